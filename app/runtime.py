@@ -1,0 +1,67 @@
+"""Composition root: the only place that wires the store and concrete brokers into the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from app.settings import AxionSettings
+from core.brokers.paper import PaperBroker, PaperConfig
+from core.config import ExecutorConfig
+from core.executor import SignalSource, TradeExecutor
+from core.marketdata.replay import ReplayMarket
+from core.marketdata.simulated import SimulatedMarket
+from core.ports import Broker, MarketData
+from core.signals.demo import DemoSignalSource
+from db.engine import open_store
+from db.store import SqlStore
+
+
+@dataclass
+class Runtime:
+    settings: AxionSettings
+    store: SqlStore
+    market: MarketData
+    broker: Broker
+    config: ExecutorConfig
+    signal_sources: list[SignalSource] = field(default_factory=list)
+
+    def make_executor(self, holder_id: str | None = None) -> TradeExecutor:
+        return TradeExecutor(
+            self.store,
+            self.broker,
+            self.market,
+            self.config,
+            holder_id=holder_id,
+            signal_sources=self.signal_sources,
+        )
+
+
+def build_market(settings: AxionSettings) -> MarketData:
+    if settings.market == "replay":
+        if settings.replay_file is None:
+            raise ValueError("AXION_REPLAY_FILE is required with AXION_MARKET=replay")
+        return ReplayMarket.from_file(settings.replay_file)
+    return SimulatedMarket.demo(speed=settings.market_speed, seed=settings.market_seed)
+
+
+def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -> Broker:
+    if settings.broker == "paper":
+        config = PaperConfig(initial_cash=Decimal(settings.initial_cash))
+        return PaperBroker(market, store.paper_ledger(settings.account), config)
+    raise ValueError(f"broker {settings.broker!r} is not supported yet")
+
+
+def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> Runtime:
+    settings = settings or AxionSettings()
+    store = open_store(settings.database_url)
+    market = build_market(settings)
+    broker = build_broker(settings, store, market)
+    config = ExecutorConfig(
+        account=settings.account, tick_interval=timedelta(milliseconds=settings.tick_ms)
+    )
+    sources: list[SignalSource] = []
+    if demo:
+        sources.append(DemoSignalSource(market, settings.watchlist_symbols))
+    return Runtime(settings, store, market, broker, config, sources)

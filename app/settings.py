@@ -1,0 +1,40 @@
+"""Process configuration from the environment (``AXION_*``) via pydantic-settings.
+
+Secrets never go here in plain text; broker credentials live encrypted in the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/axion.db"
+
+
+class AxionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AXION_", extra="ignore")
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store")
+    broker: Literal["paper"] = "paper"
+    account: str = Field("paper-default", pattern=r"^[A-Za-z0-9_-]+$")
+    market: Literal["simulated", "replay"] = "simulated"
+    market_speed: float = Field(60.0, gt=0, description="simulated seconds per real second")
+    market_seed: int = 7
+    replay_file: Path | None = None
+    initial_cash: str = "100000"
+    tick_ms: int = Field(250, ge=10, le=60_000)
+    watchlist: str = "SPY,QQQ,AAPL,MSFT,NVDA,TQQQ"
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("database_url must be a SQLAlchemy URL such as sqlite:///./data/axion.db")
+        return v
+
+    @property
+    def watchlist_symbols(self) -> list[str]:
+        return [s.strip().upper() for s in self.watchlist.split(",") if s.strip()]

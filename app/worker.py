@@ -1,0 +1,106 @@
+"""``python -m app.worker``: the executor without a dashboard.
+
+    python -m app.worker --demo                      # SQLite + paper broker + simulated market
+    python -m app.worker --database-url postgresql://... --broker paper
+
+SIGINT/SIGTERM stop it cleanly: the current tick finishes (every write is one committed unit of
+work, so nothing is half-written), the leader lease is released and the broker closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+from app.runtime import build_runtime
+from app.settings import AxionSettings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m app.worker", description=__doc__.split("\n")[0])
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: $AXION_DATABASE_URL or sqlite:///./data/axion.db)")
+    p.add_argument("--broker", choices=["paper"], help="broker adapter (default paper)")
+    p.add_argument("--account", help="account name (default paper-default)")
+    p.add_argument("--demo", action="store_true", help="seed a watchlist and generate demo signals")
+    p.add_argument("--speed", type=float, help="simulated market speed multiplier (default 60)")
+    p.add_argument("--tick-ms", type=int, help="tick interval in milliseconds (default 250)")
+    p.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
+    p.add_argument("--run-for", type=float, help="stop by itself after this many seconds")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> AxionSettings:
+    overrides = {
+        "database_url": args.database_url,
+        "broker": args.broker,
+        "account": args.account,
+        "market_speed": args.speed,
+        "tick_ms": args.tick_ms,
+    }
+    return AxionSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+async def run(args: argparse.Namespace) -> int:
+    runtime = build_runtime(settings_from(args), demo=args.demo)
+    executor = runtime.make_executor()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log = logging.getLogger("axion.worker")
+    log.info(
+        "worker %s starting: store=%s broker=%s account=%s demo=%s",
+        executor.holder_id,
+        runtime.store.engine.url.render_as_string(hide_password=True),
+        runtime.broker.name,
+        runtime.config.account,
+        args.demo,
+    )
+
+    async def status() -> None:
+        started = time.monotonic()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=args.status_every)
+            except TimeoutError:
+                pass
+            s = executor.stats
+            log.info(
+                "status role=%s market_time=%s signals=%d orders=%d fills=%d rejected=%d errors=%d",
+                "leader" if executor.is_leader else "standby",
+                runtime.market.clock.now().isoformat(timespec="seconds"),
+                s.signals_routed,
+                s.orders_submitted,
+                s.fills,
+                s.signals_rejected + s.orders_rejected,
+                s.errors,
+            )
+            if args.run_for and time.monotonic() - started >= args.run_for:
+                stop.set()
+
+    status_task = asyncio.create_task(status())
+    try:
+        await executor.run(stop)
+    finally:
+        stop.set()
+        await status_task
+        runtime.store.engine.dispose()
+    log.info("worker %s stopped cleanly", executor.holder_id)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    return asyncio.run(run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

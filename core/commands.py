@@ -1,0 +1,212 @@
+"""Commands: the dashboard-to-executor inbox, applied at the start of every tick.
+
+Each command ends ``applied`` or ``rejected`` with a result a person can read; an unknown type or
+a bad payload is rejected with the reason, never dropped. Applying a command again after a crash
+is harmless: cancels of final orders are no-ops and manual orders have deterministic ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from core.config import validate_setting
+from core.domain import (
+    Command,
+    CommandStatus,
+    CommandType,
+    KillSwitchState,
+    Order,
+    OrderRequest,
+    OrderType,
+    Side,
+    TimeInForce,
+    ValidationError,
+    client_order_id_for_command,
+)
+from core.ports import BrokerError, OrderRejected, UnknownOrder, UnitOfWork
+from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
+
+if TYPE_CHECKING:
+    from core.executor import TradeExecutor
+
+log = logging.getLogger("axion.commands")
+
+
+class CommandRejected(Exception):
+    """The command cannot be applied; the message is stored as its result."""
+
+
+class CommandHandler:
+    def __init__(self, executor: TradeExecutor):
+        self.ex = executor
+
+    def load_runtime_settings(self, uow: UnitOfWork) -> None:
+        """Apply stored run-time settings (the dashboard may have changed them while we were down)."""
+        qty = uow.settings.get("executor.default_qty")
+        if qty is not None:
+            self.ex.default_qty = Decimal(str(qty.value))
+        per_tick = uow.settings.get("executor.max_signals_per_tick")
+        if per_tick is not None:
+            self.ex.max_signals_per_tick = int(per_tick.value)
+
+    async def apply_pending(self, limit: int = 50) -> int:
+        with self.ex.store.unit_of_work() as uow:
+            pending = uow.commands.pending(limit)
+        for command in pending:
+            await self.apply(command)
+        return len(pending)
+
+    async def apply(self, command: Command) -> tuple[CommandStatus, str]:
+        assert command.id is not None
+        try:
+            kind = CommandType(command.type)
+        except ValueError:
+            known = ", ".join(t.value for t in CommandType)
+            return self._finish(command, CommandStatus.REJECTED, f"unknown command type {command.type!r}; known: {known}")
+        if not isinstance(command.payload, dict):
+            return self._finish(command, CommandStatus.REJECTED, "payload must be an object")
+        handler = getattr(self, f"_do_{kind.value}")
+        try:
+            result = await handler(command)
+        except (CommandRejected, ValidationError, OrderRejected) as exc:
+            return self._finish(command, CommandStatus.REJECTED, str(exc))
+        except BrokerError as exc:
+            return self._finish(command, CommandStatus.REJECTED, f"broker error: {exc}")
+        self.ex.stats.commands += 1
+        if result is None:  # already recorded in the handler's own transaction
+            return CommandStatus.APPLIED, ""
+        return self._finish(command, CommandStatus.APPLIED, result)
+
+    def _finish(self, command: Command, status: CommandStatus, result: str) -> tuple[CommandStatus, str]:
+        assert command.id is not None
+        with self.ex.store.unit_of_work() as uow:
+            uow.commands.mark(command.id, status, result, self.ex.clock.now())
+            uow.commit()
+        if status is CommandStatus.REJECTED:
+            log.info("command %s (%s) rejected: %s", command.id, command.type, result)
+        return status, result
+
+    # ---------------------------------------------------------------- handlers
+    async def _do_kill_switch_on(self, command: Command) -> str:
+        reason = str(command.payload.get("reason") or "").strip()
+        if not reason:
+            raise CommandRejected("turning the kill switch on needs a reason")
+        now = self.ex.clock.now()
+        state = KillSwitchState(True, reason, now, command.created_by)
+        with self.ex.store.unit_of_work() as uow:
+            uow.settings.put(KILL_SWITCH_KEY, kill_switch_value(state), command.created_by, now)
+            uow.commit()
+        self.ex.kill_switch = state
+        cancelled = 0
+        if command.payload.get("cancel_open", True):
+            for order in list(self.ex.open_orders.values()):
+                if order.request.reduce_only or order.parent_id is not None:
+                    continue  # exits keep working
+                try:
+                    if await self.ex.broker.cancel_order(order.client_order_id):
+                        cancelled += 1
+                except UnknownOrder:
+                    continue
+        flattened = await self._flatten(command) if command.payload.get("flatten") else 0
+        return f"kill switch on ({reason}); {cancelled} entry orders cancelled; {flattened} closing orders sent"
+
+    async def _flatten(self, command: Command) -> int:
+        orders = []
+        for symbol, pos in sorted(self.ex.journal.positions.items()):
+            request = OrderRequest(
+                client_order_id=f"{client_order_id_for_command(command.id or 0, 'flatten')}-{symbol}",
+                symbol=symbol,
+                side=Side.SELL if pos.qty > 0 else Side.BUY,
+                qty=abs(pos.qty),
+                reduce_only=True,
+            )
+            orders.append(request)
+        return await self._write_and_submit(orders)
+
+    async def _do_kill_switch_off(self, command: Command) -> str:
+        if not self.ex.kill_switch.active:
+            return "kill switch was already off"
+        now = self.ex.clock.now()
+        reason = str(command.payload.get("reason") or "turned off")
+        state = KillSwitchState(False, reason, now, command.created_by)
+        with self.ex.store.unit_of_work() as uow:
+            uow.settings.put(KILL_SWITCH_KEY, kill_switch_value(state), command.created_by, now)
+            uow.commit()
+        previous = self.ex.kill_switch.reason
+        self.ex.kill_switch = state
+        return f"kill switch off (was on: {previous}); by {command.created_by}"
+
+    async def _do_cancel_order(self, command: Command) -> str:
+        coid = command.payload.get("client_order_id")
+        if not isinstance(coid, str) or not coid:
+            raise CommandRejected("cancel_order needs client_order_id")
+        with self.ex.store.unit_of_work() as uow:
+            order = self.ex._order(uow, coid)
+        if order is None:
+            raise CommandRejected(f"unknown order {coid}")
+        if order.status.is_terminal:
+            raise CommandRejected(f"order {coid} is already {order.status.value}")
+        try:
+            sent = await self.ex.broker.cancel_order(coid)
+        except UnknownOrder:
+            raise CommandRejected(f"the broker does not know order {coid}") from None
+        return f"cancel of {coid} requested" if sent else f"order {coid} was already final at the broker"
+
+    async def _do_cancel_all(self, command: Command) -> str:
+        n = await self.ex.broker.cancel_all()
+        return f"{n} cancel requests sent"
+
+    async def _do_manual_order(self, command: Command) -> str | None:
+        payload: dict[str, Any] = dict(command.payload)
+        if "client_order_id" in payload:
+            raise CommandRejected("client_order_id is assigned by the executor")
+        payload.setdefault("order_type", OrderType.MARKET.value)
+        if payload["order_type"] == OrderType.MARKET_ON_CLOSE.value:
+            payload.setdefault("time_in_force", TimeInForce.CLS.value)
+        request = OrderRequest.from_dict({**payload, "client_order_id": client_order_id_for_command(command.id or 0)})
+        if request.symbol not in self.ex._known_symbols:
+            raise CommandRejected(f"unknown symbol {request.symbol!r}")
+        if request.reduce_only:
+            pos = self.ex.journal.positions.get(request.symbol)
+            reduces = pos is not None and (pos.qty > 0) == (request.side is Side.SELL) and request.qty <= abs(pos.qty)
+            if not reduces:
+                raise CommandRejected(f"reduce-only order does not reduce the {request.symbol} position")
+        elif self.ex.kill_switch.active:
+            raise CommandRejected(f"kill switch is on ({self.ex.kill_switch.reason}): only exits are allowed")
+        written = await self._write_and_submit([request], command)
+        return None if written else "order was already written"
+
+    async def _write_and_submit(self, requests: list[OrderRequest], command: Command | None = None) -> int:
+        """Write orders ahead (marking ``command`` applied in the same transaction), then submit."""
+        now = self.ex.clock.now()
+        orders: list[Order] = []
+        with self.ex.store.unit_of_work() as uow:
+            for request in requests:
+                if uow.orders.get(request.client_order_id) is not None:
+                    continue
+                orders.extend(self.ex.write_ahead(uow, request, now)[:1])
+            if command is not None and orders:
+                uow.commands.mark(command.id or 0, CommandStatus.APPLIED, f"order {orders[0].client_order_id} written", now)
+            if not self.ex._renew_lease(uow, self.ex.wall.now()):
+                uow.rollback()
+                for o in orders:
+                    self.ex.open_orders.pop(o.client_order_id, None)
+                raise CommandRejected("this executor lost its lease; the command stays for the new leader")
+            uow.commit()
+        await self.ex.submit_all(orders)
+        return len(orders)
+
+    async def _do_update_setting(self, command: Command) -> str:
+        key = command.payload.get("key")
+        value = validate_setting(key, command.payload.get("value"))
+        now = self.ex.clock.now()
+        with self.ex.store.unit_of_work() as uow:
+            version = uow.settings.put(str(key), value, command.created_by, now)
+            uow.commit()
+            self.load_runtime_settings(uow)
+        return f"{key} = {value} (version {version})"
+
+
+__all__ = ["CommandHandler", "CommandRejected", "Side", "TimeInForce"]

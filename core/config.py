@@ -1,0 +1,102 @@
+"""Executor configuration: frozen, typed, validated, with the seeds' numbers as defaults.
+
+Settings the dashboard may change at run time are listed in :data:`RUNTIME_SETTINGS` with their
+validators; an ``update_setting`` command for any other key is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.domain import ValidationError, positive, to_decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    """How the executor runs. Risk limits and sizing arrive with the risk gate and sizer."""
+
+    account: str = "paper-default"
+    #: Pause between ticks when there is nothing to do; a command wakes the loop at once.
+    tick_interval: timedelta = timedelta(milliseconds=250)
+    #: At most this many pending signals are taken per tick (one write-ahead transaction).
+    max_signals_per_tick: int = 200
+    #: Quantity used when a signal carries none and no sizer is configured.
+    default_qty: Decimal = Decimal(10)
+    #: Leader lease: renewed every tick; a standby takes over once it has expired.
+    lease_ttl: timedelta = timedelta(seconds=10)
+    lease_renew_every: timedelta = timedelta(seconds=2)
+    #: Reconcile positions and open orders with the broker every N leader ticks (and at start).
+    reconcile_every_ticks: int = 240
+    #: Mark to market (positions, daily P&L) at most this often.
+    mark_interval: timedelta = timedelta(seconds=1)
+
+    def __post_init__(self) -> None:
+        if not self.account or not self.account.replace("-", "").replace("_", "").isalnum():
+            raise ValidationError("account must be a non-empty name of letters, digits, - and _")
+        if self.tick_interval <= timedelta(0):
+            raise ValidationError("tick_interval must be positive")
+        if not 1 <= self.max_signals_per_tick <= 10_000:
+            raise ValidationError("max_signals_per_tick must be between 1 and 10000")
+        object.__setattr__(self, "default_qty", positive(self.default_qty, "default_qty"))
+        if self.lease_ttl <= timedelta(0) or self.lease_renew_every <= timedelta(0):
+            raise ValidationError("lease_ttl and lease_renew_every must be positive")
+        if self.lease_renew_every * 2 > self.lease_ttl:
+            raise ValidationError("lease_renew_every must be at most half of lease_ttl")
+        if self.reconcile_every_ticks < 1:
+            raise ValidationError("reconcile_every_ticks must be at least 1")
+
+    @property
+    def lease_name(self) -> str:
+        return f"executor:{self.account}"
+
+
+def _positive_decimal(value: Any) -> str:
+    return str(positive(value, "value"))
+
+
+def _int_between(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError(f"value must be an integer between {lo} and {hi}")
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValidationError(f"value must be an integer between {lo} and {hi}") from None
+        if not lo <= n <= hi:
+            raise ValidationError(f"value must be between {lo} and {hi}, got {n}")
+        return n
+
+    return check
+
+
+def _decimal_fraction(value: Any) -> str:
+    d = to_decimal(value, "value")
+    if not 0 <= d <= 1:
+        raise ValidationError(f"value must be between 0 and 1, got {d}")
+    return str(d)
+
+
+#: Keys an ``update_setting`` command may change, each with a validator returning the stored value.
+RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "executor.default_qty": _positive_decimal,
+    "executor.max_signals_per_tick": _int_between(1, 10_000),
+    "paper.participation_rate": _decimal_fraction,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChange:
+    key: str
+    value: Any = field(default=None)
+
+
+def validate_setting(key: Any, value: Any) -> Any:
+    """Return the value to store for ``key`` or raise :class:`ValidationError`."""
+    if not isinstance(key, str) or key not in RUNTIME_SETTINGS:
+        known = ", ".join(sorted(RUNTIME_SETTINGS))
+        raise ValidationError(f"unknown setting {key!r}; known settings: {known}")
+    return RUNTIME_SETTINGS[key](value)

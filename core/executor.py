@@ -1,0 +1,537 @@
+"""TradeExecutor: the one writer of orders, fills and positions, and the only caller of the broker.
+
+One tick (see DESIGN §1):
+  0. hold the leader lease (a standby executor does nothing else);
+  1. apply pending commands (kill switch, cancels, manual orders, settings);
+  2. take broker updates into orders, fills, positions and the journal;
+  3. mark to market and update the day's P&L;
+  4. run pending signals through the pipeline, write the orders ahead, submit them;
+  5. (rebalance plans, later);
+  6. heartbeat (the lease row carries it).
+
+Write-ahead: an order row in ``pending_submit`` is committed, in the same transaction that marks
+its signal routed and re-checks the lease, before the broker is called. An order whose submit
+ended ambiguously is looked up by its client order id on the next tick; an order left in
+``pending_submit`` by a crash is looked up at start. Nothing is re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from core.commands import CommandHandler
+from core.config import ExecutorConfig
+from core.domain import (
+    BrokerEvent,
+    BrokerOrder,
+    EventKind,
+    Fill,
+    KillSwitchState,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    ValidationError,
+    bracket_leg_ids,
+    utc,
+)
+from core.faults import fail_point
+from core.journal import TradeJournalWriter
+from core.marketdata.calendar import WallClock
+from core.pipeline import PipelineContext, Rejected, SignalPipeline, pass_through_pipeline
+from core.ports import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    Clock,
+    MarketData,
+    OrderRejected,
+    Store,
+    UnitOfWork,
+)
+from core.reconcile import Reconciler
+from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
+
+log = logging.getLogger("axion.executor")
+
+_IN_FLIGHT = (
+    OrderStatus.PENDING_SUBMIT,
+    OrderStatus.SUBMITTED,
+    OrderStatus.ACCEPTED,
+    OrderStatus.PARTIALLY_FILLED,
+)
+
+
+class SignalSource(Protocol):
+    """Something that writes signals into the store (a strategy, the demo generator)."""
+
+    async def emit(self, store: Store, now: datetime) -> int: ...
+
+
+@dataclass(slots=True)
+class TickStats:
+    ticks: int = 0
+    signals_routed: int = 0
+    signals_rejected: int = 0
+    orders_submitted: int = 0
+    orders_rejected: int = 0
+    fills: int = 0
+    commands: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    #: seconds from a signal's pickup to its broker submit returning (kept for benchmarks)
+    submit_latencies: list[float] = field(default_factory=list)
+
+
+def default_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class TradeExecutor:
+    """Turns signals into orders on one broker account; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        market: MarketData,
+        config: ExecutorConfig | None = None,
+        pipeline: SignalPipeline | None = None,
+        clock: Clock | None = None,
+        wall_clock: Clock | None = None,
+        holder_id: str | None = None,
+        signal_sources: Sequence[SignalSource] = (),
+        record_latency: bool = False,
+    ):
+        self.store = store
+        self.broker = broker
+        self.market = market
+        self.config = config or ExecutorConfig()
+        self.pipeline = pipeline or pass_through_pipeline()
+        self.clock = clock or market.clock
+        self.wall = wall_clock or WallClock()
+        self.holder_id = holder_id or default_holder_id()
+        self.signal_sources = list(signal_sources)
+        self.record_latency = record_latency
+        self.stats = TickStats()
+        self.is_leader = False
+        self.journal = TradeJournalWriter()
+        self.reconciler = Reconciler(self)
+        self.commands = CommandHandler(self)
+        self.kill_switch = KillSwitchState(active=False)
+        self.default_qty: Decimal = self.config.default_qty
+        self.max_signals_per_tick = self.config.max_signals_per_tick
+        #: Open orders by client order id (this executor is their only writer while leader).
+        self.open_orders: dict[str, Order] = {}
+        #: Orders whose submit ended ambiguously; resolved by lookup before anything else.
+        self.in_doubt: set[str] = set()
+        self._last_lease_renewal: datetime | None = None
+        self._last_mark: datetime | None = None
+        self._leader_ticks = 0
+        self._known_symbols = frozenset(market.symbols())
+
+    # ------------------------------------------------------------------ lease and leadership
+    def _renew_lease(self, uow: UnitOfWork, now_wall: datetime) -> bool:
+        info = {
+            "ticks": self.stats.ticks,
+            "broker": self.broker.name,
+            "connected": self.broker.connected,
+            "kill_switch": self.kill_switch.active,
+            "last_error": self.stats.last_error,
+        }
+        return uow.lease.try_acquire(
+            self.config.lease_name, self.holder_id, now_wall, self.config.lease_ttl, info
+        )
+
+    async def _ensure_leadership(self) -> bool:
+        now_wall = self.wall.now()
+        due = (
+            not self.is_leader
+            or self._last_lease_renewal is None
+            or now_wall - self._last_lease_renewal >= self.config.lease_renew_every
+        )
+        if not due:
+            return True
+        with self.store.unit_of_work() as uow:
+            held = self._renew_lease(uow, now_wall)
+            uow.commit()
+        if held:
+            self._last_lease_renewal = now_wall
+            if not self.is_leader:
+                await self._become_leader()
+        elif self.is_leader:
+            await self._step_down("lease lost to another executor")
+        return self.is_leader
+
+    async def _become_leader(self) -> None:
+        log.info("executor %s became leader for %s", self.holder_id, self.config.account)
+        self.is_leader = True
+        self._leader_ticks = 0
+        await self.broker.connect()
+        with self.store.unit_of_work() as uow:
+            self.journal.load(uow)
+            self.kill_switch = kill_switch_from_value(uow.settings.get(KILL_SWITCH_KEY))
+            self.commands.load_runtime_settings(uow)
+            self.open_orders = {o.client_order_id: o for o in uow.orders.with_status(_IN_FLIGHT)}
+        await self.reconciler.recover_in_flight()
+        await self.reconciler.reconcile()
+
+    async def _step_down(self, why: str) -> None:
+        log.warning("executor %s standing by: %s", self.holder_id, why)
+        self.is_leader = False
+        self.open_orders.clear()
+        self.in_doubt.clear()
+        try:
+            await self.broker.close()
+        except BrokerError:  # pragma: no cover - closing a dead connection
+            log.exception("closing the broker failed")
+
+    async def shutdown(self) -> None:
+        """Stop cleanly: release the lease so a standby can take over at once."""
+        if self.is_leader:
+            with self.store.unit_of_work() as uow:
+                uow.lease.release(self.config.lease_name, self.holder_id)
+                uow.commit()
+            await self._step_down("shutting down")
+
+    # ------------------------------------------------------------------ the tick
+    async def tick(self) -> bool:
+        """Run one tick; returns True if this executor is the leader."""
+        self.stats.ticks += 1
+        if not await self._ensure_leadership():
+            return False
+        self._leader_ticks += 1
+        try:
+            await self.commands.apply_pending()
+            if self.in_doubt:
+                await self.reconciler.resolve_in_doubt()
+            await self.process_updates()
+            await self.mark_to_market()
+            for source in self.signal_sources:
+                await source.emit(self.store, self.clock.now())
+            await self.process_signals()
+            if self._leader_ticks % self.config.reconcile_every_ticks == 0:
+                await self.reconciler.reconcile()
+        except BrokerUnavailable as exc:
+            self._note_error(f"broker unavailable: {exc}")
+        return True
+
+    def _note_error(self, message: str) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = message
+        log.warning(message)
+
+    # ------------------------------------------------------------------ step 2: broker events
+    async def process_updates(self) -> int:
+        events = await self.broker.updates()
+        if not events:
+            return 0
+        with self.store.unit_of_work() as uow:
+            for event in events:
+                self.apply_event(uow, event)
+            uow.commit()
+        for coid in [c for c, o in self.open_orders.items() if o.status.is_terminal]:
+            del self.open_orders[coid]
+        return len(events)
+
+    def _order(self, uow: UnitOfWork, coid: str) -> Order | None:
+        order = self.open_orders.get(coid)
+        if order is None:
+            order = uow.orders.get(coid)
+        return order
+
+    def apply_event(self, uow: UnitOfWork, event: BrokerEvent) -> None:
+        """Apply one broker event to our books. Duplicate and stale events change nothing."""
+        order = self._order(uow, event.client_order_id)
+        if order is None:
+            self.reconciler.record(
+                uow, "unknown_at_broker", event.client_order_id, None, f"{event.kind.value} event"
+            )
+            return
+        if event.broker_order_id and not order.broker_order_id:
+            order.broker_order_id = event.broker_order_id
+        if event.kind is EventKind.FILL and event.fill is not None:
+            self.record_fill(uow, order, event.fill, event.status)
+        else:
+            target = {
+                EventKind.ACCEPTED: OrderStatus.ACCEPTED,
+                EventKind.CANCELLED: OrderStatus.CANCELLED,
+                EventKind.REJECTED: OrderStatus.REJECTED,
+                EventKind.EXPIRED: OrderStatus.EXPIRED,
+            }.get(event.kind)
+            if target is not None:
+                self.advance(order, target, event.at, event.reason)
+        uow.orders.update(order)
+
+    def record_fill(
+        self, uow: UnitOfWork, order: Order, fill: Fill, status_after: OrderStatus | None
+    ) -> bool:
+        """Store a fill once, apply it to the order, the position and the journal."""
+        if not uow.fills.add(fill):
+            return False
+        order.apply_fill(fill.qty, fill.price)
+        filled = order.filled_qty >= order.request.qty
+        target = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
+        if status_after is OrderStatus.FILLED and not filled:
+            target = OrderStatus.PARTIALLY_FILLED  # trust quantities over a status
+        self.advance(order, target, fill.at, None)
+        self.journal.record_fill(uow, order, fill)
+        self.stats.fills += 1
+        return True
+
+    def advance(self, order: Order, to: OrderStatus, at: datetime, reason: str | None) -> bool:
+        """Move an order forward, via ``submitted`` when the broker skipped it. Stale or repeated
+        statuses (a late ``accepted`` after a fill) are ignored, not errors."""
+        if order.status is to and to is not OrderStatus.PARTIALLY_FILLED:
+            return False
+        if order.status is OrderStatus.PENDING_SUBMIT and to is not OrderStatus.SUBMITTED:
+            if to is not OrderStatus.REJECTED:
+                order.transition(OrderStatus.SUBMITTED, at, "acknowledged by broker")
+        if not order.can_transition(to):
+            log.debug("ignoring %s -> %s for %s", order.status, to, order.client_order_id)
+            return False
+        order.transition(to, at, reason)
+        if order.status.is_terminal:
+            self.in_doubt.discard(order.client_order_id)
+        return True
+
+    # ------------------------------------------------------------------ step 3: mark to market
+    async def mark_to_market(self, force: bool = False) -> None:
+        now = self.clock.now()
+        if not force and self._last_mark and now - self._last_mark < self.config.mark_interval:
+            return
+        self._last_mark = now
+        prices: dict[str, Decimal] = {}
+        for symbol in list(self.journal.positions):
+            try:
+                prices[symbol] = (await self.market.quote(symbol)).last
+            except (KeyError, ValueError):
+                continue
+        account = await self.broker.get_account()
+        session = self.market.calendar.session_date(now)
+        with self.store.unit_of_work() as uow:
+            self.journal.mark(uow, prices)
+            if session is not None:
+                self.journal.update_daily_pnl(
+                    uow, session, account.equity, now, self.kill_switch.active
+                )
+            uow.commit()
+
+    # ------------------------------------------------------------------ step 4: signals
+    def _context(self, now: datetime) -> PipelineContext:
+        return PipelineContext(
+            now=now,
+            account=None,
+            positions=dict(self.journal.positions),
+            kill_switch=self.kill_switch,
+            known_symbols=self._known_symbols,
+            default_qty=self.default_qty,
+        )
+
+    async def process_signals(self) -> int:
+        """Route a batch of pending signals: write-ahead commit, then submit each order."""
+        now = self.clock.now()
+        picked_at = self.wall.now()
+        ctx = self._context(now)
+        to_submit: list[Order] = []
+        with self.store.unit_of_work() as uow:
+            signals = uow.signals.pending(self.max_signals_per_tick)
+            if not signals:
+                return 0
+            for signal in signals:
+                assert signal.id is not None
+                try:
+                    request = self.pipeline.plan(signal, ctx)
+                except (ValidationError, Rejected) as exc:
+                    uow.signals.mark_rejected(signal.id, str(exc), now)
+                    self.stats.signals_rejected += 1
+                    continue
+                if uow.orders.get(request.client_order_id) is not None:
+                    # Routed before a crash that lost the signal update: never a second order.
+                    uow.signals.mark_routed(signal.id, request.client_order_id, now)
+                    continue
+                orders = self.write_ahead(uow, request, now)
+                uow.signals.mark_routed(signal.id, request.client_order_id, now)
+                to_submit.append(orders[0])
+                self.stats.signals_routed += 1
+            # Fencing: the lease is re-checked in the same transaction as the order rows.
+            if to_submit and not self._renew_lease(uow, self.wall.now()):
+                uow.rollback()
+                await self._step_down("lease lost before write-ahead commit")
+                return 0
+            uow.commit()
+        fail_point("after_write_ahead")
+        await self.submit_all(to_submit, picked_at)
+        return len(signals)
+
+    def write_ahead(self, uow: UnitOfWork, request: OrderRequest, now: datetime) -> list[Order]:
+        """Insert the order (and a bracket's legs) in ``pending_submit``; not yet committed."""
+        order = Order(request, broker=self.broker.name, created_at=now, updated_at=now)
+        order.transition(OrderStatus.PENDING_SUBMIT, now, "written ahead of submit")
+        uow.orders.add(order)
+        orders = [order]
+        if request.order_type is OrderType.BRACKET:
+            orders.extend(self._bracket_legs(uow, order, now))
+        for o in orders:
+            self.open_orders[o.client_order_id] = o
+        return orders
+
+    def _bracket_legs(self, uow: UnitOfWork, parent: Order, now: datetime) -> list[Order]:
+        req = parent.request
+        tp_id, sl_id = bracket_leg_ids(req.client_order_id)
+        exit_side = req.side.opposite
+        legs = [
+            OrderRequest(
+                client_order_id=tp_id,
+                symbol=req.symbol,
+                side=exit_side,
+                qty=req.qty,
+                order_type=OrderType.LIMIT,
+                time_in_force=req.time_in_force,
+                limit_price=req.take_profit_price,
+                signal_id=req.signal_id,
+                reduce_only=True,
+            ),
+            OrderRequest(
+                client_order_id=sl_id,
+                symbol=req.symbol,
+                side=exit_side,
+                qty=req.qty,
+                order_type=OrderType.STOP,
+                time_in_force=req.time_in_force,
+                stop_price=req.stop_loss_price,
+                signal_id=req.signal_id,
+                reduce_only=True,
+            ),
+        ]
+        out = []
+        for leg_req in legs:
+            leg = Order(
+                leg_req,
+                broker=self.broker.name,
+                created_at=now,
+                updated_at=now,
+                parent_id=req.client_order_id,
+            )
+            leg.transition(OrderStatus.PENDING_SUBMIT, now, "bracket leg written with its parent")
+            uow.orders.add(leg)
+            out.append(leg)
+        return out
+
+    async def submit_all(self, orders: Sequence[Order], picked_at: datetime | None = None) -> None:
+        """Submit written-ahead orders and record the answers in one transaction."""
+        if not orders:
+            return
+        changed: list[Order] = []
+        for order in orders:
+            changed.extend(await self._submit_one(order))
+            if self.record_latency and picked_at is not None:
+                self.stats.submit_latencies.append((self.wall.now() - picked_at).total_seconds())
+        fail_point("after_submit")
+        with self.store.unit_of_work() as uow:
+            for order in changed:
+                uow.orders.update(order)
+            uow.commit()
+        for order in changed:
+            if order.status.is_terminal:
+                self.open_orders.pop(order.client_order_id, None)
+
+    async def _submit_one(self, order: Order) -> list[Order]:
+        """Call the broker once. Returns the orders whose state changed."""
+        legs = [self.open_orders[c] for c in bracket_leg_ids(order.client_order_id) if c in self.open_orders] if order.request.order_type is OrderType.BRACKET else []
+        try:
+            ack: BrokerOrder = await self.broker.submit_order(order.request)
+        except OrderRejected as exc:
+            at = self.clock.now()
+            for o in (order, *legs):
+                o.transition(OrderStatus.REJECTED, at, exc.reason if o is order else f"parent rejected: {exc.reason}")
+            self.stats.orders_rejected += 1
+            return [order, *legs]
+        except BrokerUnavailable as exc:
+            # Ambiguous: the broker may have it. Look it up by client order id next tick.
+            self.in_doubt.add(order.client_order_id)
+            self._note_error(f"submit of {order.client_order_id} ended ambiguously: {exc}")
+            return []
+        at = self.clock.now()
+        order.broker_order_id = ack.broker_order_id
+        self.stats.orders_submitted += 1
+        self.advance(order, OrderStatus.SUBMITTED, at, "sent")
+        if ack.status in (OrderStatus.ACCEPTED,):
+            self.advance(order, OrderStatus.ACCEPTED, at, None)
+        for leg in legs:
+            self.advance(leg, OrderStatus.SUBMITTED, at, "held by the broker until the entry fills")
+        return [order, *legs]
+
+    # ------------------------------------------------------------------ run loop
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """Tick until ``stop`` is set; ``wake`` (set by a command writer) skips the wait."""
+        wake = wake or asyncio.Event()
+        interval = self.config.tick_interval.total_seconds()
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except Exception as exc:  # keep the loop alive; the error is visible in the heartbeat
+                    log.exception("tick failed")
+                    self._note_error(f"tick failed: {type(exc).__name__}: {exc}")
+                waiter = asyncio.ensure_future(wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                for fut in (waiter, stopper):
+                    fut.cancel()
+                wake.clear()
+        finally:
+            await self.shutdown()
+
+
+class ExecutorThread(threading.Thread):
+    """Owns an asyncio loop, the broker connection and the executor (DESIGN §3)."""
+
+    def __init__(self, make_executor: Callable[[], TradeExecutor], name: str = "axion-executor"):
+        super().__init__(name=name, daemon=True)
+        self._make_executor = make_executor
+        self.executor: TradeExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._wake_event: asyncio.Event | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._wake_event = asyncio.Event()
+        self.executor = self._make_executor()
+        self.ready.set()
+        await self.executor.run(self._stop_event, self._wake_event)
+
+    def wake(self) -> None:
+        """Thread-safe: run the next tick now (after a command was written)."""
+        if self._loop is not None and self._wake_event is not None:
+            self._loop.call_soon_threadsafe(self._wake_event.set)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+        self.join(timeout)
+
+
+def as_utc(ts: datetime) -> datetime:
+    return utc(ts)
+
+
+__all__ = ["ExecutorThread", "SignalSource", "TickStats", "TradeExecutor", "timedelta"]

@@ -1,0 +1,138 @@
+"""Recovery and reconciliation against the broker.
+
+* ``recover_in_flight`` (at start and after becoming leader): every order we hold as in flight is
+  looked up at the broker by its client order id. Found: adopted, its fills recovered (fills are
+  stored once by fill id, so recovery is idempotent). Not found and still ``pending_submit``: the
+  broker never got it, so it is marked rejected with that reason; it is never re-sent blindly.
+* ``resolve_in_doubt``: the same for orders whose submit ended ambiguously while running.
+* ``reconcile``: positions and open orders compared with the broker's; each new difference is
+  recorded in ``reconciliation_diffs`` and shown, never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from core.domain import Order, OrderStatus, ReconciliationDiff
+from core.ports import UnitOfWork
+
+if TYPE_CHECKING:
+    from core.executor import TradeExecutor
+
+log = logging.getLogger("axion.reconcile")
+
+_ADOPTABLE = {
+    OrderStatus.ACCEPTED,
+    OrderStatus.CANCELLED,
+    OrderStatus.EXPIRED,
+    OrderStatus.REJECTED,
+}
+
+
+class Reconciler:
+    def __init__(self, executor: TradeExecutor):
+        self.ex = executor
+        self._seen: set[tuple[str, str, str | None, str | None]] = set()
+
+    def record(
+        self, uow: UnitOfWork, kind: str, key: str, ours: str | None, theirs: str | None
+    ) -> bool:
+        marker = (kind, key, ours, theirs)
+        if marker in self._seen:
+            return False
+        self._seen.add(marker)
+        uow.reconciliation.add(
+            ReconciliationDiff(kind, key, ours, theirs, self.ex.clock.now(), self.ex.broker.name)
+        )
+        log.warning("reconciliation: %s %s ours=%s broker=%s", kind, key, ours, theirs)
+        return True
+
+    async def recover_in_flight(self) -> int:
+        orders = sorted(self.ex.open_orders.values(), key=lambda o: o.parent_id is not None)
+        return await self._resolve(orders, after_restart=True)
+
+    async def resolve_in_doubt(self) -> int:
+        orders = [self.ex.open_orders[c] for c in list(self.ex.in_doubt) if c in self.ex.open_orders]
+        orders.sort(key=lambda o: o.parent_id is not None)
+        resolved = await self._resolve(orders, after_restart=False)
+        self.ex.in_doubt.clear()
+        return resolved
+
+    async def _resolve(self, orders: list[Order], after_restart: bool) -> int:
+        if not orders:
+            return 0
+        broker = self.ex.broker
+        found_parents: set[str] = set()
+        lookups = []
+        for order in orders:
+            remote = await broker.get_order(order.client_order_id)
+            fills = await broker.get_fills(client_order_id=order.client_order_id) if remote else []
+            lookups.append((order, remote, fills))
+            if remote is not None and order.parent_id is None:
+                found_parents.add(order.client_order_id)
+        now = self.ex.clock.now()
+        why = "after restart" if after_restart else "after an ambiguous submit"
+        with self.ex.store.unit_of_work() as uow:
+            for order, remote, fills in lookups:
+                if remote is None:
+                    if order.parent_id in found_parents:
+                        self.ex.advance(order, OrderStatus.SUBMITTED, now, "held by the broker until the entry fills")
+                    elif order.status is OrderStatus.PENDING_SUBMIT:
+                        self.ex.advance(
+                            order,
+                            OrderStatus.REJECTED,
+                            now,
+                            f"not found at the broker {why}; never sent, not re-sent",
+                        )
+                    else:
+                        self.record(uow, "missing_at_broker", order.client_order_id, order.status.value, None)
+                    uow.orders.update(order)
+                    continue
+                if not order.broker_order_id:
+                    order.broker_order_id = remote.broker_order_id
+                self.ex.advance(order, OrderStatus.SUBMITTED, now, f"adopted {why}")
+                for fill in sorted(fills, key=lambda f: f.at):
+                    self.ex.record_fill(uow, order, fill, None)
+                if remote.status in _ADOPTABLE:
+                    self.ex.advance(order, remote.status, now, remote.reason or f"adopted {why}")
+                if remote.filled_qty != order.filled_qty:
+                    self.record(
+                        uow, "fill_qty", order.client_order_id, str(order.filled_qty), str(remote.filled_qty)
+                    )
+                uow.orders.update(order)
+            uow.commit()
+        for order, _, _ in lookups:
+            if order.status.is_terminal:
+                self.ex.open_orders.pop(order.client_order_id, None)
+        return len(lookups)
+
+    async def reconcile(self) -> int:
+        """Compare positions and open orders with the broker; record new differences."""
+        broker_positions = {p.symbol: p for p in await self.ex.broker.get_positions()}
+        broker_open = {o.client_order_id: o for o in await self.ex.broker.get_orders("open")}
+        ours = self.ex.journal.positions
+        recorded = 0
+        with self.ex.store.unit_of_work() as uow:
+            for symbol in sorted(set(ours) | set(broker_positions)):
+                a = ours.get(symbol)
+                b = broker_positions.get(symbol)
+                qa = a.qty if a else None
+                qb = b.qty if b else None
+                if qa != qb and not (qa is not None and qb is not None and qa == qb):
+                    recorded += self.record(
+                        uow, "position_mismatch", symbol, None if qa is None else str(qa), None if qb is None else str(qb)
+                    )
+            for coid, order in self.ex.open_orders.items():
+                if order.status in (OrderStatus.PENDING_SUBMIT,) or order.parent_id is not None:
+                    continue
+                if coid not in broker_open:
+                    remote = await self.ex.broker.get_order(coid)
+                    recorded += self.record(
+                        uow, "order_status", coid, order.status.value, remote.status.value if remote else None
+                    )
+            for coid, remote in broker_open.items():
+                if coid not in self.ex.open_orders:
+                    recorded += self.record(uow, "unknown_at_broker", coid, None, remote.status.value)
+            uow.commit()
+        return recorded

@@ -1,0 +1,1 @@
+"""Signal sources: everything that writes trade ideas into the signals table."""
