@@ -42,7 +42,7 @@ def build_market(settings: AxionSettings) -> MarketData:
     if settings.market == "replay":
         if settings.replay_file is None:
             raise ValueError("AXION_REPLAY_FILE is required with AXION_MARKET=replay")
-        return ReplayMarket.from_file(settings.replay_file)
+        return ReplayMarket.from_file(settings.replay_file, speed=settings.market_speed)
     return SimulatedMarket.demo(speed=settings.market_speed, seed=settings.market_seed)
 
 
@@ -58,8 +58,12 @@ def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> 
     store = open_store(settings.database_url)
     market = build_market(settings)
     broker = build_broker(settings, store, market)
+    ttl = timedelta(seconds=settings.lease_ttl_s)
     config = ExecutorConfig(
-        account=settings.account, tick_interval=timedelta(milliseconds=settings.tick_ms)
+        account=settings.account,
+        tick_interval=timedelta(milliseconds=settings.tick_ms),
+        lease_ttl=ttl,
+        lease_renew_every=min(ttl / 5, timedelta(seconds=2)),
     )
     sources: list[SignalSource] = []
     if demo:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from core.domain import (
@@ -140,7 +141,7 @@ class MarketData(Protocol):
         """
         ...
 
-    async def average_daily_volume(self, symbol: str) -> "Any":
+    async def average_daily_volume(self, symbol: str) -> Decimal:
         """Average daily volume in shares (Decimal)."""
         ...
 
