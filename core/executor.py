@@ -236,6 +236,7 @@ class TradeExecutor:
         events = await self.broker.updates()
         if not events:
             return 0
+        fail_point("after_updates_drained")
         with self.store.unit_of_work() as uow:
             for event in events:
                 self.apply_event(uow, event)
@@ -283,7 +284,12 @@ class TradeExecutor:
         filled = order.filled_qty >= order.request.qty
         target = OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED
         if status_after is OrderStatus.FILLED and not filled:
-            target = OrderStatus.PARTIALLY_FILLED  # trust quantities over a status
+            # A bracket leg is sized by the broker to what the entry filled, so its "filled" is
+            # final; for any other order quantities win over a status.
+            if order.parent_id is not None:
+                target = OrderStatus.FILLED
+            else:
+                target = OrderStatus.PARTIALLY_FILLED
         self.advance(order, target, fill.at, None)
         self.journal.record_fill(uow, order, fill)
         self.stats.fills += 1
@@ -462,6 +468,7 @@ class TradeExecutor:
             self.in_doubt.add(order.client_order_id)
             self._note_error(f"submit of {order.client_order_id} ended ambiguously: {exc}")
             return []
+        fail_point("after_broker_submit")
         at = self.clock.now()
         order.broker_order_id = ack.broker_order_id
         self.stats.orders_submitted += 1
