@@ -25,7 +25,8 @@ class AxionSettings(BaseSettings):
     market_seed: int = 7
     replay_file: Path | None = None
     initial_cash: str = "100000"
-    tick_ms: int = Field(250, ge=10, le=60_000)
+    tick_ms: int = Field(250, ge=1, le=60_000)
+    lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
     watchlist: str = "SPY,QQQ,AAPL,MSFT,NVDA,TQQQ"
 
     @field_validator("database_url")

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import signal
 import sys
-import time
 
 from app.runtime import build_runtime
 from app.settings import AxionSettings
@@ -30,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tick-ms", type=int, help="tick interval in milliseconds (default 250)")
     p.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
     p.add_argument("--run-for", type=float, help="stop by itself after this many seconds")
+    p.add_argument("--lease-ttl", type=float, help="leader lease time-to-live in seconds (default 10)")
     return p.parse_args(argv)
 
 
@@ -40,6 +40,7 @@ def settings_from(args: argparse.Namespace) -> AxionSettings:
         "account": args.account,
         "market_speed": args.speed,
         "tick_ms": args.tick_ms,
+        "lease_ttl_s": args.lease_ttl,
     }
     return AxionSettings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -61,8 +62,13 @@ async def run(args: argparse.Namespace) -> int:
         args.demo,
     )
 
+    async def stop_after(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            stop.set()
+
     async def status() -> None:
-        started = time.monotonic()
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.status_every)
@@ -79,15 +85,16 @@ async def run(args: argparse.Namespace) -> int:
                 s.signals_rejected + s.orders_rejected,
                 s.errors,
             )
-            if args.run_for and time.monotonic() - started >= args.run_for:
-                stop.set()
 
     status_task = asyncio.create_task(status())
+    timer = asyncio.create_task(stop_after(args.run_for)) if args.run_for else None
     try:
         await executor.run(stop)
     finally:
         stop.set()
         await status_task
+        if timer is not None:
+            await timer
         runtime.store.engine.dispose()
     log.info("worker %s stopped cleanly", executor.holder_id)
     return 0

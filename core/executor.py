@@ -199,6 +199,10 @@ class TradeExecutor:
     async def shutdown(self) -> None:
         """Stop cleanly: release the lease so a standby can take over at once."""
         if self.is_leader:
+            try:  # events the broker produced since the last tick belong in our books
+                await self.process_updates()
+            except BrokerError:
+                log.exception("could not take the last broker updates; recovery will at start")
             with self.store.unit_of_work() as uow:
                 uow.lease.release(self.config.lease_name, self.holder_id)
                 uow.commit()
