@@ -123,12 +123,17 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
         command.upgrade(alembic_config(connection), revision)
 
 
 def open_store(url: str | URL | None = None, **engine_kwargs: Any) -> SqlStore:
-    """Make the engine for ``url`` (default :func:`default_database_url`), migrate, return the store."""
+    """Open the store at ``url`` (default :func:`default_database_url`), migrating it first.
+
+    On first start this creates the database schema (and, for SQLite, the file).
+    """
     from db.store import SqlStore
 
     engine = make_engine(url or default_database_url(), **engine_kwargs)

@@ -58,11 +58,13 @@ class SignalRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(SYMBOL))
-    direction: Mapped[str] = mapped_column(String(ENUM))
+    # direction, entry and stop are empty only on signals rejected at intake because they were
+    # missing or unreadable (the raw input is kept in metadata["raw"]).
+    direction: Mapped[str | None] = mapped_column(String(ENUM))
     trade_type: Mapped[str] = mapped_column(String(ENUM))
     timeframe: Mapped[str] = mapped_column(String(16))
-    entry: Mapped[Decimal]
-    stop: Mapped[Decimal]
+    entry: Mapped[Decimal | None]
+    stop: Mapped[Decimal | None]
     target: Mapped[Decimal | None]
     qty: Mapped[Decimal | None]
     conviction: Mapped[int] = mapped_column(Integer)
@@ -290,7 +292,6 @@ class PaperFillRow(Base):
     fill_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     data: Mapped[dict[str, Any]]
     at: Mapped[datetime]
-
 
 
 # Core handles for the repositories' statements (the hot path avoids ORM object loading).

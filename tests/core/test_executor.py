@@ -170,7 +170,6 @@ def test_round_trip_closes_the_trade_with_pnl_and_reason(rig: Rig):
 @pytest.mark.parametrize(
     ("kw", "reason"),
     [
-        ({"qty": D("NaN")}, "finite"),
         ({"qty": D(-5)}, "positive"),
         ({"symbol": "ZZZ"}, "unknown symbol"),
         ({"stop": D(101)}, "below entry"),

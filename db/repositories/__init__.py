@@ -1,0 +1,27 @@
+"""SQL implementations of the ``core.ports`` repositories."""
+
+from db.repositories.journal import SqlJournalRepository
+from db.repositories.operations import (
+    SqlCommandRepository,
+    SqlLeaseRepository,
+    SqlReconciliationRepository,
+    SqlSettingsRepository,
+)
+from db.repositories.trading import (
+    SqlFillRepository,
+    SqlOrderRepository,
+    SqlPositionRepository,
+    SqlSignalRepository,
+)
+
+__all__ = [
+    "SqlCommandRepository",
+    "SqlFillRepository",
+    "SqlJournalRepository",
+    "SqlLeaseRepository",
+    "SqlOrderRepository",
+    "SqlPositionRepository",
+    "SqlReconciliationRepository",
+    "SqlSettingsRepository",
+    "SqlSignalRepository",
+]
