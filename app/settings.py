@@ -33,7 +33,9 @@ class AxionSettings(BaseSettings):
     @classmethod
     def _url(cls, v: str) -> str:
         if "://" not in v:
-            raise ValueError("database_url must be a SQLAlchemy URL such as sqlite:///./data/axion.db")
+            raise ValueError(
+                "database_url must be a SQLAlchemy URL such as sqlite:///./data/axion.db"
+            )
         return v
 
     @property

@@ -8,7 +8,7 @@ inside a session. Two runs:
 
 * throughput: N pending signals, ticks until all are routed; signals/s = N / elapsed;
 * latency: one signal at a time (as signals arrive in life), the time from the tick picking it
-  up to the broker's submit returning; p50 and p99.
+  up to the broker's submit returning; p50 and p99, after one warm-up signal per symbol.
 
 Next to them, in the same run and on the same database, the raw single-row INSERT+COMMIT rate, so
 the figures can be read as ratios on any machine. Goals: >= 2,000 signals/s on SQLite, p99 <= 2 ms.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -28,14 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.brokers.paper import PaperBroker, PaperConfig  # noqa: E402
-from core.config import ExecutorConfig  # noqa: E402
-from core.domain import Direction, OrderType, Signal  # noqa: E402
-from core.executor import TradeExecutor  # noqa: E402
-from core.marketdata.calendar import ManualClock  # noqa: E402
-from core.marketdata.simulated import SimulatedMarket  # noqa: E402
-from db.bench import raw_insert_rate  # noqa: E402
-from db.engine import open_store  # noqa: E402
+from core.brokers.paper import PaperBroker, PaperConfig
+from core.config import ExecutorConfig
+from core.domain import Direction, OrderType, Signal
+from core.executor import TradeExecutor
+from core.marketdata.calendar import ManualClock
+from core.marketdata.simulated import SimulatedMarket
+from db.bench import raw_insert_rate
+from db.engine import open_store
 
 SESSION_MINUTE = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)  # a Friday, 11:00 New York
 
@@ -70,6 +71,8 @@ def build(url: str, per_tick: int) -> tuple[TradeExecutor, object]:
         reconcile_every_ticks=1_000_000,
     )
     ex = TradeExecutor(store, broker, market, config, clock=clock, record_latency=True)
+    gc.collect()
+    gc.freeze()  # as the worker does: start-up objects never need collecting again
     return ex, store
 
 
@@ -91,6 +94,14 @@ async def throughput(url: str, n: int, per_tick: int) -> tuple[float, int]:
 async def latency(url: str, n: int) -> list[float]:
     ex, store = build(url, 1)
     symbols = sorted(ex.market.symbols())
+    await ex.tick()
+    # Warm-up: one signal per symbol, so the market has built each symbol's session (as it has
+    # in a running process) before anything is measured.
+    warm = make_signals(len(symbols), symbols)
+    with store.unit_of_work() as uow:
+        uow.signals.add_many(warm)
+        uow.commit()
+    await ex.tick()
     await ex.tick()
     signals = make_signals(n, symbols)
     ex.stats.submit_latencies.clear()
@@ -121,10 +132,16 @@ def main() -> None:
     p99 = lats_ms[int(len(lats_ms) * 0.99) - 1]
     print(f"database                         : {base or 'sqlite (temp file)'}")
     print(f"raw INSERT+COMMIT rate           : {raw:,.0f} rows/s")
-    print(f"pipeline throughput              : {rate:,.0f} signals/s ({args.signals} signals, {args.per_tick}/tick, {fills} fills)")
+    run = f"{args.signals} signals, {args.per_tick}/tick, {fills} fills"
+    print(f"pipeline throughput              : {rate:,.0f} signals/s ({run})")
     print(f"pipeline / raw insert ratio      : {rate / raw:.2f}")
-    print(f"signal-to-submit latency p50/p99 : {p50:.3f} ms / {p99:.3f} ms ({len(lats_ms)} signals, one per tick)")
-    print(f"goals                            : >= 2,000 signals/s {'MET' if rate >= 2000 else 'MISSED'}; p99 <= 2 ms {'MET' if p99 <= 2 else 'MISSED'}")
+    lat = f"{p50:.3f} ms / {p99:.3f} ms ({len(lats_ms)} signals, one per tick)"
+    print(f"signal-to-submit latency p50/p99 : {lat}")
+    goal_rate = "MET" if rate >= 2000 else "MISSED"
+    goal_p99 = "MET" if p99 <= 2 else "MISSED"
+    print(
+        f"goals                            : >= 2,000 signals/s {goal_rate}; p99 <= 2 ms {goal_p99}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from core.domain import (
     ValidationError,
     client_order_id_for_command,
 )
-from core.ports import BrokerError, OrderRejected, UnknownOrder, UnitOfWork
+from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class CommandHandler:
         self.ex = executor
 
     def load_runtime_settings(self, uow: UnitOfWork) -> None:
-        """Apply stored run-time settings (the dashboard may have changed them while we were down)."""
+        """Apply stored run-time settings (the dashboard may have changed them meanwhile)."""
         qty = uow.settings.get("executor.default_qty")
         if qty is not None:
             self.ex.default_qty = Decimal(str(qty.value))
@@ -52,7 +52,7 @@ class CommandHandler:
             self.ex.max_signals_per_tick = int(per_tick.value)
 
     async def apply_pending(self, limit: int = 50) -> int:
-        with self.ex.store.unit_of_work() as uow:
+        with self.ex.store.unit_of_work(read_only=True) as uow:
             pending = uow.commands.pending(limit)
         for command in pending:
             await self.apply(command)
@@ -64,7 +64,11 @@ class CommandHandler:
             kind = CommandType(command.type)
         except ValueError:
             known = ", ".join(t.value for t in CommandType)
-            return self._finish(command, CommandStatus.REJECTED, f"unknown command type {command.type!r}; known: {known}")
+            return self._finish(
+                command,
+                CommandStatus.REJECTED,
+                f"unknown command type {command.type!r}; known: {known}",
+            )
         if not isinstance(command.payload, dict):
             return self._finish(command, CommandStatus.REJECTED, "payload must be an object")
         handler = getattr(self, f"_do_{kind.value}")
@@ -79,7 +83,9 @@ class CommandHandler:
             return CommandStatus.APPLIED, ""
         return self._finish(command, CommandStatus.APPLIED, result)
 
-    def _finish(self, command: Command, status: CommandStatus, result: str) -> tuple[CommandStatus, str]:
+    def _finish(
+        self, command: Command, status: CommandStatus, result: str
+    ) -> tuple[CommandStatus, str]:
         assert command.id is not None
         with self.ex.store.unit_of_work() as uow:
             uow.commands.mark(command.id, status, result, self.ex.clock.now())
@@ -110,13 +116,17 @@ class CommandHandler:
                 except UnknownOrder:
                     continue
         flattened = await self._flatten(command) if command.payload.get("flatten") else 0
-        return f"kill switch on ({reason}); {cancelled} entry orders cancelled; {flattened} closing orders sent"
+        return (
+            f"kill switch on ({reason}); {cancelled} entry orders cancelled; "
+            f"{flattened} closing orders sent"
+        )
 
     async def _flatten(self, command: Command) -> int:
         orders = []
         for symbol, pos in sorted(self.ex.journal.positions.items()):
+            prefix = client_order_id_for_command(command.id or 0, "flatten")
             request = OrderRequest(
-                client_order_id=f"{client_order_id_for_command(command.id or 0, 'flatten')}-{symbol}",
+                client_order_id=f"{prefix}-{symbol}",
                 symbol=symbol,
                 side=Side.SELL if pos.qty > 0 else Side.BUY,
                 qty=abs(pos.qty),
@@ -152,7 +162,11 @@ class CommandHandler:
             sent = await self.ex.broker.cancel_order(coid)
         except UnknownOrder:
             raise CommandRejected(f"the broker does not know order {coid}") from None
-        return f"cancel of {coid} requested" if sent else f"order {coid} was already final at the broker"
+        return (
+            f"cancel of {coid} requested"
+            if sent
+            else f"order {coid} was already final at the broker"
+        )
 
     async def _do_cancel_all(self, command: Command) -> str:
         n = await self.ex.broker.cancel_all()
@@ -165,20 +179,32 @@ class CommandHandler:
         payload.setdefault("order_type", OrderType.MARKET.value)
         if payload["order_type"] == OrderType.MARKET_ON_CLOSE.value:
             payload.setdefault("time_in_force", TimeInForce.CLS.value)
-        request = OrderRequest.from_dict({**payload, "client_order_id": client_order_id_for_command(command.id or 0)})
+        request = OrderRequest.from_dict(
+            {**payload, "client_order_id": client_order_id_for_command(command.id or 0)}
+        )
         if request.symbol not in self.ex._known_symbols:
             raise CommandRejected(f"unknown symbol {request.symbol!r}")
         if request.reduce_only:
             pos = self.ex.journal.positions.get(request.symbol)
-            reduces = pos is not None and (pos.qty > 0) == (request.side is Side.SELL) and request.qty <= abs(pos.qty)
+            reduces = (
+                pos is not None
+                and (pos.qty > 0) == (request.side is Side.SELL)
+                and request.qty <= abs(pos.qty)
+            )
             if not reduces:
-                raise CommandRejected(f"reduce-only order does not reduce the {request.symbol} position")
+                raise CommandRejected(
+                    f"reduce-only order does not reduce the {request.symbol} position"
+                )
         elif self.ex.kill_switch.active:
-            raise CommandRejected(f"kill switch is on ({self.ex.kill_switch.reason}): only exits are allowed")
+            raise CommandRejected(
+                f"kill switch is on ({self.ex.kill_switch.reason}): only exits are allowed"
+            )
         written = await self._write_and_submit([request], command)
         return None if written else "order was already written"
 
-    async def _write_and_submit(self, requests: list[OrderRequest], command: Command | None = None) -> int:
+    async def _write_and_submit(
+        self, requests: list[OrderRequest], command: Command | None = None
+    ) -> int:
         """Write orders ahead (marking ``command`` applied in the same transaction), then submit."""
         now = self.ex.clock.now()
         orders: list[Order] = []
@@ -188,12 +214,19 @@ class CommandHandler:
                     continue
                 orders.extend(self.ex.write_ahead(uow, request, now)[:1])
             if command is not None and orders:
-                uow.commands.mark(command.id or 0, CommandStatus.APPLIED, f"order {orders[0].client_order_id} written", now)
+                uow.commands.mark(
+                    command.id or 0,
+                    CommandStatus.APPLIED,
+                    f"order {orders[0].client_order_id} written",
+                    now,
+                )
             if not self.ex._renew_lease(uow, self.ex.wall.now()):
                 uow.rollback()
                 for o in orders:
                     self.ex.open_orders.pop(o.client_order_id, None)
-                raise CommandRejected("this executor lost its lease; the command stays for the new leader")
+                raise CommandRejected(
+                    "this executor lost its lease; the command stays for the new leader"
+                )
             uow.commit()
         await self.ex.submit_all(orders)
         return len(orders)

@@ -33,6 +33,8 @@ class ExecutorConfig:
     reconcile_every_ticks: int = 240
     #: Mark to market (positions, daily P&L) at most this often.
     mark_interval: timedelta = timedelta(seconds=1)
+    #: Store housekeeping (the SQLite WAL checkpoint) between ticks at most this often.
+    checkpoint_interval: timedelta = timedelta(seconds=1)
 
     def __post_init__(self) -> None:
         if not self.account or not self.account.replace("-", "").replace("_", "").isalnum():

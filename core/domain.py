@@ -373,10 +373,12 @@ class OrderRequest:
         if t is OrderType.TRAILING_STOP and (self.trail_percent is None) == (
             self.trail_price is None
         ):
-            raise ValidationError("trailing_stop order needs exactly one of trail_percent/trail_price")
-        if t is OrderType.TRAILING_STOP and self.trail_percent is not None:
-            if self.trail_percent >= 100:
-                raise ValidationError("trail_percent must be below 100")
+            raise ValidationError(
+                "trailing_stop order needs exactly one of trail_percent/trail_price"
+            )
+        trail_pct = self.trail_percent
+        if t is OrderType.TRAILING_STOP and trail_pct is not None and trail_pct >= 100:
+            raise ValidationError("trail_percent must be below 100")
         if t is OrderType.MARKET_ON_CLOSE and self.time_in_force is not TimeInForce.CLS:
             raise ValidationError("market_on_close order must use time in force 'cls'")
         if self.time_in_force is TimeInForce.CLS and t not in (
@@ -394,9 +396,13 @@ class OrderRequest:
             if self.limit_price is not None:
                 lp = self.limit_price
                 if self.side is Side.BUY and not sl < lp < tp:
-                    raise ValidationError("bracket buy limit must lie between stop loss and take profit")
+                    raise ValidationError(
+                        "bracket buy limit must lie between stop loss and take profit"
+                    )
                 if self.side is Side.SELL and not tp < lp < sl:
-                    raise ValidationError("bracket sell limit must lie between take profit and stop loss")
+                    raise ValidationError(
+                        "bracket sell limit must lie between take profit and stop loss"
+                    )
         if t is OrderType.STOP_LIMIT:
             assert self.limit_price is not None and self.stop_price is not None
 
@@ -408,7 +414,8 @@ class OrderRequest:
         return {
             k: (str(v) if isinstance(v, Decimal) else v.value if isinstance(v, StrEnum) else v)
             for k, v in (
-                (name, getattr(self, name)) for name in self.__dataclass_fields__  # type: ignore[attr-defined]
+                (name, getattr(self, name))
+                for name in self.__dataclass_fields__  # type: ignore[attr-defined]
             )
         }
 
@@ -472,7 +479,7 @@ class Order:
         return to in ALLOWED_TRANSITIONS[self.status]
 
     def transition(self, to: OrderStatus, at: datetime, reason: str | None = None) -> StatusChange:
-        """Move to ``to``, recording time and reason; raise :class:`IllegalTransition` if not allowed."""
+        """Move to ``to``, recording time and reason; :class:`IllegalTransition` if not allowed."""
         to = OrderStatus(to)
         if not self.can_transition(to):
             raise IllegalTransition(
@@ -643,10 +650,14 @@ def apply_fill_to_position(pos: Position | None, fill: Fill) -> PositionChange:
     realized = (fill.price - pos.avg_entry_price) * closing * direction
     remaining = pos.qty + signed
     if remaining == 0:
-        new = replace(pos, qty=ZERO, current_price=fill.price, realized_pnl=pos.realized_pnl + realized)
+        new = replace(
+            pos, qty=ZERO, current_price=fill.price, realized_pnl=pos.realized_pnl + realized
+        )
         return PositionChange(new, realized, opened=False, closed=True)
     if (remaining > 0) == (pos.qty > 0):  # partial reduction
-        new = replace(pos, qty=remaining, current_price=fill.price, realized_pnl=pos.realized_pnl + realized)
+        new = replace(
+            pos, qty=remaining, current_price=fill.price, realized_pnl=pos.realized_pnl + realized
+        )
         return PositionChange(new, realized, opened=False, closed=False)
     # flipped through zero: the rest opens a new position at the fill price
     new = Position(fill.symbol, remaining, fill.price, fill.price, opened_at=fill.at)
@@ -692,7 +703,7 @@ class Quote:
         return (self.bid + self.ask) / 2
 
     def touch(self, side: Side) -> Decimal:
-        """The price an aggressive order of ``side`` trades at: the ask for buys, the bid for sells."""
+        """The price an aggressive ``side`` order trades at: the ask for buys, the bid for sells."""
         return self.ask if side is Side.BUY else self.bid
 
 

@@ -72,6 +72,10 @@ _IN_FLIGHT = (
 )
 
 
+class DuplicateOrder(Exception):
+    """An order with this client order id is already stored."""
+
+
 class SignalSource(Protocol):
     """Something that writes signals into the store (a strategy, the demo generator)."""
 
@@ -137,6 +141,7 @@ class TradeExecutor:
         self.in_doubt: set[str] = set()
         self._last_lease_renewal: datetime | None = None
         self._last_mark: datetime | None = None
+        self._last_checkpoint: datetime | None = None
         self._leader_ticks = 0
         self._known_symbols = frozenset(market.symbols())
 
@@ -226,9 +231,20 @@ class TradeExecutor:
             await self.process_signals()
             if self._leader_ticks % self.config.reconcile_every_ticks == 0:
                 await self.reconciler.reconcile()
+            self._housekeeping()
         except BrokerUnavailable as exc:
             self._note_error(f"broker unavailable: {exc}")
         return True
+
+    def _housekeeping(self) -> None:
+        """Off the order path: after this tick's orders went out."""
+        now = self.wall.now()
+        if (
+            self._last_checkpoint is None
+            or now - self._last_checkpoint >= self.config.checkpoint_interval
+        ):
+            self._last_checkpoint = now
+            self.store.checkpoint()
 
     def _note_error(self, message: str) -> None:
         self.stats.errors += 1
@@ -304,9 +320,11 @@ class TradeExecutor:
         statuses (a late ``accepted`` after a fill) are ignored, not errors."""
         if order.status is to and to is not OrderStatus.PARTIALLY_FILLED:
             return False
-        if order.status is OrderStatus.PENDING_SUBMIT and to is not OrderStatus.SUBMITTED:
-            if to is not OrderStatus.REJECTED:
-                order.transition(OrderStatus.SUBMITTED, at, "acknowledged by broker")
+        if order.status is OrderStatus.PENDING_SUBMIT and to not in (
+            OrderStatus.SUBMITTED,
+            OrderStatus.REJECTED,
+        ):
+            order.transition(OrderStatus.SUBMITTED, at, "acknowledged by broker")
         if not order.can_transition(to):
             log.debug("ignoring %s -> %s for %s", order.status, to, order.client_order_id)
             return False
@@ -366,11 +384,13 @@ class TradeExecutor:
                     uow.signals.mark_rejected(signal.id, str(exc), now)
                     self.stats.signals_rejected += 1
                     continue
-                if uow.orders.get(request.client_order_id) is not None:
-                    # Routed before a crash that lost the signal update: never a second order.
+                try:
+                    orders = self.write_ahead(uow, request, now)
+                except DuplicateOrder:
+                    # Cannot happen while signals are marked in the same transaction as their
+                    # orders; if it does, the existing order stands and no second one is made.
                     uow.signals.mark_routed(signal.id, request.client_order_id, now)
                     continue
-                orders = self.write_ahead(uow, request, now)
                 uow.signals.mark_routed(signal.id, request.client_order_id, now)
                 to_submit.append(orders[0])
                 self.stats.signals_routed += 1
@@ -388,7 +408,10 @@ class TradeExecutor:
         """Insert the order (and a bracket's legs) in ``pending_submit``; not yet committed."""
         order = Order(request, broker=self.broker.name, created_at=now, updated_at=now)
         order.transition(OrderStatus.PENDING_SUBMIT, now, "written ahead of submit")
-        uow.orders.add(order)
+        try:
+            uow.orders.add(order)
+        except ValueError as exc:  # the store's duplicate-key error is a ValueError
+            raise DuplicateOrder(str(exc)) from exc
         orders = [order]
         if request.order_type is OrderType.BRACKET:
             orders.extend(self._bracket_legs(uow, order, now))
@@ -443,10 +466,26 @@ class TradeExecutor:
         if not orders:
             return
         changed: list[Order] = []
-        for order in orders:
-            changed.extend(await self._submit_one(order))
-            if self.record_latency and picked_at is not None:
-                self.stats.submit_latencies.append((self.wall.now() - picked_at).total_seconds())
+        # A broker that can batch its own persistence makes the batch durable once, before any
+        # acknowledgement is recorded here (see PaperBroker.begin_batch).
+        begin_batch = getattr(self.broker, "begin_batch", None)
+        if begin_batch is not None:
+            begin_batch()
+        try:
+            for order in orders:
+                changed.extend(await self._submit_one(order))
+                if self.record_latency and picked_at is not None:
+                    self.stats.submit_latencies.append(
+                        (self.wall.now() - picked_at).total_seconds()
+                    )
+        finally:
+            if begin_batch is not None:
+                try:
+                    await self.broker.flush()  # type: ignore[attr-defined]
+                except BrokerUnavailable as exc:
+                    self.in_doubt.update(o.client_order_id for o in orders)
+                    self._note_error(f"broker could not make the batch durable: {exc}")
+                    return
         fail_point("after_submit")
         with self.store.unit_of_work() as uow:
             for order in changed:
@@ -458,13 +497,25 @@ class TradeExecutor:
 
     async def _submit_one(self, order: Order) -> list[Order]:
         """Call the broker once. Returns the orders whose state changed."""
-        legs = [self.open_orders[c] for c in bracket_leg_ids(order.client_order_id) if c in self.open_orders] if order.request.order_type is OrderType.BRACKET else []
+        legs = (
+            [
+                self.open_orders[c]
+                for c in bracket_leg_ids(order.client_order_id)
+                if c in self.open_orders
+            ]
+            if order.request.order_type is OrderType.BRACKET
+            else []
+        )
         try:
             ack: BrokerOrder = await self.broker.submit_order(order.request)
         except OrderRejected as exc:
             at = self.clock.now()
             for o in (order, *legs):
-                o.transition(OrderStatus.REJECTED, at, exc.reason if o is order else f"parent rejected: {exc.reason}")
+                o.transition(
+                    OrderStatus.REJECTED,
+                    at,
+                    exc.reason if o is order else f"parent rejected: {exc.reason}",
+                )
             self.stats.orders_rejected += 1
             return [order, *legs]
         except BrokerUnavailable as exc:
@@ -492,9 +543,15 @@ class TradeExecutor:
             while not stop.is_set():
                 try:
                     await self.tick()
-                except Exception as exc:  # keep the loop alive; the error is visible in the heartbeat
+                except (
+                    Exception
+                ) as exc:  # keep the loop alive; the error is visible in the heartbeat
                     log.exception("tick failed")
                     self._note_error(f"tick failed: {type(exc).__name__}: {exc}")
+                    if self.is_leader:
+                        # In-memory caches may be ahead of a rolled-back transaction: drop them;
+                        # the next tick reloads from the store and runs recovery again.
+                        await self._step_down("recovering from a failed tick")
                 waiter = asyncio.ensure_future(wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait(

@@ -294,6 +294,8 @@ class JournalRepository(Protocol):
 
     def open_trade_for(self, ticker: str) -> TradeExecution | None: ...
 
+    def open_trades(self) -> list[TradeExecution]: ...
+
     def update_trade(self, trade: TradeExecution) -> None: ...
 
     def trades(self, limit: int = 100, ticker: str | None = None) -> list[TradeExecution]: ...
@@ -327,7 +329,12 @@ class SettingsRepository(Protocol):
 
 class LeaseRepository(Protocol):
     def try_acquire(
-        self, name: str, holder: str, now: datetime, ttl: timedelta, info: dict[str, Any] | None = None
+        self,
+        name: str,
+        holder: str,
+        now: datetime,
+        ttl: timedelta,
+        info: dict[str, Any] | None = None,
     ) -> bool:
         """Take or renew the lease if it is free, expired or already ours. Also the heartbeat."""
         ...
@@ -391,6 +398,12 @@ class PaperLedger(Protocol):
 
 
 class Store(Protocol):
-    def unit_of_work(self) -> UnitOfWork: ...
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work; ``read_only`` ones never take the write lock."""
+        ...
 
     def paper_ledger(self, account: str) -> PaperLedger: ...
+
+    def checkpoint(self) -> None:
+        """Housekeeping between ticks (SQLite: checkpoint the write-ahead log)."""
+        ...

@@ -53,7 +53,9 @@ class Reconciler:
         return await self._resolve(orders, after_restart=True)
 
     async def resolve_in_doubt(self) -> int:
-        orders = [self.ex.open_orders[c] for c in list(self.ex.in_doubt) if c in self.ex.open_orders]
+        orders = [
+            self.ex.open_orders[c] for c in list(self.ex.in_doubt) if c in self.ex.open_orders
+        ]
         orders.sort(key=lambda o: o.parent_id is not None)
         resolved = await self._resolve(orders, after_restart=False)
         self.ex.in_doubt.clear()
@@ -77,7 +79,12 @@ class Reconciler:
             for order, remote, fills in lookups:
                 if remote is None:
                     if order.parent_id in found_parents:
-                        self.ex.advance(order, OrderStatus.SUBMITTED, now, "held by the broker until the entry fills")
+                        self.ex.advance(
+                            order,
+                            OrderStatus.SUBMITTED,
+                            now,
+                            "held by the broker until the entry fills",
+                        )
                     elif order.status is OrderStatus.PENDING_SUBMIT:
                         self.ex.advance(
                             order,
@@ -86,7 +93,13 @@ class Reconciler:
                             f"not found at the broker {why}; never sent, not re-sent",
                         )
                     else:
-                        self.record(uow, "missing_at_broker", order.client_order_id, order.status.value, None)
+                        self.record(
+                            uow,
+                            "missing_at_broker",
+                            order.client_order_id,
+                            order.status.value,
+                            None,
+                        )
                     uow.orders.update(order)
                     continue
                 if not order.broker_order_id:
@@ -98,7 +111,11 @@ class Reconciler:
                     self.ex.advance(order, remote.status, now, remote.reason or f"adopted {why}")
                 if remote.filled_qty != order.filled_qty:
                     self.record(
-                        uow, "fill_qty", order.client_order_id, str(order.filled_qty), str(remote.filled_qty)
+                        uow,
+                        "fill_qty",
+                        order.client_order_id,
+                        str(order.filled_qty),
+                        str(remote.filled_qty),
                     )
                 uow.orders.update(order)
             uow.commit()
@@ -121,7 +138,11 @@ class Reconciler:
                 qb = b.qty if b else None
                 if qa != qb and not (qa is not None and qb is not None and qa == qb):
                     recorded += self.record(
-                        uow, "position_mismatch", symbol, None if qa is None else str(qa), None if qb is None else str(qb)
+                        uow,
+                        "position_mismatch",
+                        symbol,
+                        None if qa is None else str(qa),
+                        None if qb is None else str(qb),
                     )
             for coid, order in self.ex.open_orders.items():
                 if order.status in (OrderStatus.PENDING_SUBMIT,) or order.parent_id is not None:
@@ -129,10 +150,16 @@ class Reconciler:
                 if coid not in broker_open:
                     remote = await self.ex.broker.get_order(coid)
                     recorded += self.record(
-                        uow, "order_status", coid, order.status.value, remote.status.value if remote else None
+                        uow,
+                        "order_status",
+                        coid,
+                        order.status.value,
+                        remote.status.value if remote else None,
                     )
             for coid, remote in broker_open.items():
                 if coid not in self.ex.open_orders:
-                    recorded += self.record(uow, "unknown_at_broker", coid, None, remote.status.value)
+                    recorded += self.record(
+                        uow, "unknown_at_broker", coid, None, remote.status.value
+                    )
             uow.commit()
         return recorded

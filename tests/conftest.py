@@ -15,7 +15,9 @@ def postgres_base_url() -> str | None:
     url = os.environ.get("AXION_TEST_POSTGRES_URL")
     if not url:
         if os.environ.get("CI") == "true":
-            pytest.fail("AXION_TEST_POSTGRES_URL must be set in CI: the PostgreSQL runs are required")
+            pytest.fail(
+                "AXION_TEST_POSTGRES_URL must be set in CI: the PostgreSQL runs are required"
+            )
         pytest.skip("AXION_TEST_POSTGRES_URL is not set: PostgreSQL run not requested")
     return url
 

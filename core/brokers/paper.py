@@ -144,6 +144,17 @@ class PaperBroker(PaperEngine):
             self._load()
         self._connected = True
 
+    def begin_batch(self) -> None:
+        """Defer ledger writes until :meth:`flush`: a batch of submits is then made durable in
+        one transaction. Callers must not record acknowledgements before ``flush`` returns; a
+        crash before it loses the whole batch at the broker, as if it had never arrived."""
+        self._batching = True
+
+    async def flush(self) -> None:
+        """End a batch: write everything changed since :meth:`begin_batch` in one transaction."""
+        self._batching = False
+        self._save()
+
     async def close(self) -> None:
         self._save()
         self._connected = False

@@ -86,6 +86,7 @@ class PaperEngine:
     def _reset(self) -> None:
         """Forget the in-memory books (before loading them again from the ledger)."""
         config = self.config
+        self._batching = False
         self._orders: dict[str, PaperOrder] = {}
         self._working: dict[str, PaperOrder] = {}
         self._fills: list[Fill] = []
@@ -115,7 +116,7 @@ class PaperEngine:
             self._fills_by_order.setdefault(fill.client_order_id, []).append(fill)
 
     def _save(self) -> None:
-        if not (self._dirty or self._new_fills or self._account_dirty):
+        if self._batching or not (self._dirty or self._new_fills or self._account_dirty):
             return
         account = self.account.to_dict() if self._account_dirty else None
         try:

@@ -49,9 +49,11 @@ class TradeJournalWriter:
 
     def __init__(self) -> None:
         self.positions: dict[str, Position] = {}
+        self.open_trades: dict[str, TradeExecution] = {}
 
     def load(self, uow: UnitOfWork) -> None:
         self.positions = {p.symbol: p for p in uow.positions.all()}
+        self.open_trades = {t.ticker: t for t in uow.journal.open_trades()}
 
     def record_fill(self, uow: UnitOfWork, order: Order, fill: Fill) -> Position:
         """Apply ``fill`` (already stored and applied to ``order``) to position and journal."""
@@ -64,14 +66,17 @@ class TradeJournalWriter:
         else:
             self.positions[fill.symbol] = pos
 
-        trade = uow.journal.open_trade_for(fill.symbol) if before is not None else None
+        trade = self.open_trades.get(fill.symbol) if before is not None else None
         if change.realized_pnl != 0 or change.closed:
             if trade is not None:
                 trade.pnl = (trade.pnl or ZERO) + change.realized_pnl
                 exits = trade.metadata.setdefault("exits", [])
-                exits.append({"qty": str(fill.qty), "price": str(fill.price), "order": order.client_order_id})
+                exits.append(
+                    {"qty": str(fill.qty), "price": str(fill.price), "order": order.client_order_id}
+                )
                 if change.closed:
                     self._close(trade, order, fill)
+                    self.open_trades.pop(fill.symbol, None)
                 uow.journal.update_trade(trade)
         elif not change.opened and trade is not None:  # added to the position
             trade.shares = abs(pos.qty)
@@ -79,7 +84,9 @@ class TradeJournalWriter:
             uow.journal.update_trade(trade)
         if change.opened:
             signal = uow.signals.get(order.request.signal_id) if order.request.signal_id else None
-            uow.journal.open_trade(self._new_trade(order, fill, pos, signal))
+            trade = self._new_trade(order, fill, pos, signal)
+            uow.journal.open_trade(trade)
+            self.open_trades[fill.symbol] = trade
         return pos
 
     @staticmethod

@@ -26,7 +26,9 @@ class DemoSignalSource:
     ):
         unknown = sorted(set(watchlist) - set(market.symbols()))
         if unknown:
-            raise ValueError(f"watchlist has symbols the market does not know: {', '.join(unknown)}")
+            raise ValueError(
+                f"watchlist has symbols the market does not know: {', '.join(unknown)}"
+            )
         if not watchlist:
             raise ValueError("the demo needs at least one symbol")
         self.market = market

@@ -108,7 +108,9 @@ def parse_signal(raw: Mapping[str, Any], source: str, now: datetime) -> tuple[Si
         order_type=enum("order_type", OrderType, OrderType.MARKET),
         created_at=now,
         source=source,
-        metadata=dict(raw.get("metadata") or {}) if isinstance(raw.get("metadata") or {}, dict) else {},
+        metadata=dict(raw.get("metadata") or {})
+        if isinstance(raw.get("metadata") or {}, dict)
+        else {},
     )
     if not problems:
         try:
@@ -128,7 +130,13 @@ def submit_signals(
     for i, raw in enumerate(items):
         if not isinstance(raw, Mapping):
             bad = Signal("", None, None, None, now, source=source)  # type: ignore[arg-type]
-            rows.append((i, _rejected(bad, {"value": repr(raw)}, "a signal must be an object"), "a signal must be an object"))
+            rows.append(
+                (
+                    i,
+                    _rejected(bad, {"value": repr(raw)}, "a signal must be an object"),
+                    "a signal must be an object",
+                )
+            )
             continue
         signal, problems = parse_signal(raw, source, now)
         if problems:
@@ -147,7 +155,9 @@ def submit_signals(
     return result
 
 
-def submit_signal(store: Store, raw: Mapping[str, Any], source: str, now: datetime) -> tuple[int, str | None]:
+def submit_signal(
+    store: Store, raw: Mapping[str, Any], source: str, now: datetime
+) -> tuple[int, str | None]:
     """Submit one signal; returns (stored id, rejection reason or None)."""
     r = submit_signals(store, [raw], source, now)
     if r.accepted:

@@ -59,6 +59,7 @@ _OPEN_TRADE_FOR = (
     .order_by(TRADES.c.id.desc())
     .limit(1)
 )
+_OPEN_TRADES = select(TRADES).where(TRADES.c.status == TradeStatus.OPEN.value).order_by(TRADES.c.id)
 _UPDATABLE = (
     *_TRADE_FIELDS,
     "instrument_type",
@@ -136,6 +137,10 @@ class SqlJournalRepository(Repository):
         """The latest open trade in ``ticker``, if any."""
         row = self._conn.execute(_OPEN_TRADE_FOR, {"b_ticker": ticker}).first()
         return None if row is None else _trade_from_row(row)
+
+    def open_trades(self) -> list[TradeExecution]:
+        """Every open trade, oldest first."""
+        return [_trade_from_row(r) for r in self._conn.execute(_OPEN_TRADES)]
 
     def update_trade(self, trade: TradeExecution) -> None:
         """Write every field of a stored trade (found by ``trade.id``)."""

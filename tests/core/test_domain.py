@@ -67,10 +67,16 @@ def test_order_request_refuses_bad_quantity(qty):
         ({"order_type": OrderType.STOP}, "stop_price"),
         ({"order_type": OrderType.STOP_LIMIT, "limit_price": D(1)}, "stop_price"),
         ({"order_type": OrderType.TRAILING_STOP}, "exactly one"),
-        ({"order_type": OrderType.TRAILING_STOP, "trail_percent": D(1), "trail_price": D(1)}, "exactly one"),
+        (
+            {"order_type": OrderType.TRAILING_STOP, "trail_percent": D(1), "trail_price": D(1)},
+            "exactly one",
+        ),
         ({"order_type": OrderType.MARKET_ON_CLOSE}, "cls"),
         ({"order_type": OrderType.BRACKET, "take_profit_price": D(110)}, "stop_loss_price"),
-        ({"order_type": OrderType.BRACKET, "take_profit_price": D(90), "stop_loss_price": D(95)}, "below"),
+        (
+            {"order_type": OrderType.BRACKET, "take_profit_price": D(90), "stop_loss_price": D(95)},
+            "below",
+        ),
         ({"limit_price": D(-1), "order_type": OrderType.LIMIT}, "positive"),
         ({"time_in_force": TimeInForce.CLS}, "cls"),
     ],
@@ -92,10 +98,14 @@ def test_every_order_type_and_tif_can_be_built():
 
 
 def test_order_request_from_dict_validates_and_names_unknown_fields():
-    r = OrderRequest.from_dict({"client_order_id": "x", "symbol": "SPY", "side": "sell", "qty": "2.5"})
+    r = OrderRequest.from_dict(
+        {"client_order_id": "x", "symbol": "SPY", "side": "sell", "qty": "2.5"}
+    )
     assert r.side is Side.SELL and r.qty == D("2.5")
     with pytest.raises(ValidationError, match="unknown order fields: colour"):
-        OrderRequest.from_dict({"client_order_id": "x", "symbol": "SPY", "side": "buy", "qty": 1, "colour": 1})
+        OrderRequest.from_dict(
+            {"client_order_id": "x", "symbol": "SPY", "side": "buy", "qty": 1, "colour": 1}
+        )
     with pytest.raises(ValidationError):
         OrderRequest.from_dict({"client_order_id": "x", "symbol": "SPY", "side": "hold", "qty": 1})
 
@@ -139,7 +149,12 @@ def test_illegal_transitions_raise_and_change_nothing(start, to):
 
 
 def test_terminal_statuses_have_no_way_out():
-    for status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
+    for status in (
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+    ):
         assert ALLOWED_TRANSITIONS[status] == frozenset()
         assert status.is_terminal
 
@@ -177,7 +192,13 @@ def test_apply_fill_tracks_vwap_and_refuses_overfill():
 
 # --------------------------------------------------------------------------- signals
 def sig(**kw) -> Signal:
-    base = {"symbol": "AAPL", "direction": Direction.LONG, "entry": D(100), "stop": D(98), "created_at": T0}
+    base = {
+        "symbol": "AAPL",
+        "direction": Direction.LONG,
+        "entry": D(100),
+        "stop": D(98),
+        "created_at": T0,
+    }
     return Signal(**{**base, **kw})
 
 

@@ -77,10 +77,14 @@ class Rig:
     def signal(self, symbol="AAA", direction=Direction.LONG, **kw) -> int:
         base = {
             "entry": D(100) if symbol == "AAA" else D(50),
-            "stop": (D(98) if symbol == "AAA" else D(49)) if direction is Direction.LONG else D(102),
+            "stop": (D(98) if symbol == "AAA" else D(49))
+            if direction is Direction.LONG
+            else D(102),
             "qty": D(10),
         }
-        s = Signal(symbol=symbol, direction=direction, created_at=self.clock.now(), **{**base, **kw})
+        s = Signal(
+            symbol=symbol, direction=direction, created_at=self.clock.now(), **{**base, **kw}
+        )
         with self.store.unit_of_work() as uow:
             sid = uow.signals.add(s)
             uow.commit()
@@ -154,7 +158,9 @@ def test_signal_becomes_a_filled_order_a_position_and_a_journal_entry(rig: Rig):
 def test_round_trip_closes_the_trade_with_pnl_and_reason(rig: Rig):
     rig.signal()
     rig.tick(2)
-    cid = rig.command("manual_order", {"symbol": "AAA", "side": "sell", "qty": "10", "reduce_only": True})
+    cid = rig.command(
+        "manual_order", {"symbol": "AAA", "side": "sell", "qty": "10", "reduce_only": True}
+    )
     rig.clock.advance(timedelta(minutes=5))
     rig.tick(2)
     assert rig.get_command(cid).status is CommandStatus.APPLIED
@@ -215,7 +221,14 @@ def test_kill_switch_blocks_new_risk_but_exits_and_cancels_go_through(rig: Rig):
     rig.tick(2)
     resting = rig.command(
         "manual_order",
-        {"symbol": "BBB", "side": "buy", "qty": "5", "order_type": "limit", "limit_price": "40", "time_in_force": "gtc"},
+        {
+            "symbol": "BBB",
+            "side": "buy",
+            "qty": "5",
+            "order_type": "limit",
+            "limit_price": "40",
+            "time_in_force": "gtc",
+        },
     )
     rig.tick()
     assert rig.order(f"ax-c{resting}-manual").status is OrderStatus.ACCEPTED
@@ -226,7 +239,9 @@ def test_kill_switch_blocks_new_risk_but_exits_and_cancels_go_through(rig: Rig):
     assert rig.order(f"ax-c{resting}-manual").status is OrderStatus.CANCELLED
     blocked = rig.signal()
     new_risk = rig.command("manual_order", {"symbol": "BBB", "side": "buy", "qty": "1"})
-    exit_ = rig.command("manual_order", {"symbol": "AAA", "side": "sell", "qty": "10", "reduce_only": True})
+    exit_ = rig.command(
+        "manual_order", {"symbol": "AAA", "side": "sell", "qty": "10", "reduce_only": True}
+    )
     rig.tick(2)
     assert rig.get_signal(blocked).status is SignalStatus.REJECTED
     assert "kill switch is on: manual stop" in rig.get_signal(blocked).reason
@@ -247,7 +262,14 @@ def test_cancel_and_cancel_all_commands(rig: Rig):
     ids = [
         rig.command(
             "manual_order",
-            {"symbol": "AAA", "side": "buy", "qty": "1", "order_type": "limit", "limit_price": str(90 + i), "time_in_force": "gtc"},
+            {
+                "symbol": "AAA",
+                "side": "buy",
+                "qty": "1",
+                "order_type": "limit",
+                "limit_price": str(90 + i),
+                "time_in_force": "gtc",
+            },
         )
         for i in range(3)
     ]
@@ -268,7 +290,13 @@ class SpyBroker:
     """Wraps the paper broker; at submit time it checks, on its own connection, that the order
     row is already committed (write-ahead). It can also fail submits ambiguously."""
 
-    def __init__(self, inner: PaperBroker, url: str, fail_after_send: bool = False, fail_before_send: bool = False):
+    def __init__(
+        self,
+        inner: PaperBroker,
+        url: str,
+        fail_after_send: bool = False,
+        fail_before_send: bool = False,
+    ):
         self.inner = inner
         self.name = inner.name
         self.engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -286,7 +314,8 @@ class SpyBroker:
     async def submit_order(self, request: OrderRequest):
         with self.engine.connect() as conn:
             status = conn.execute(
-                sa.text("select status from orders where client_order_id = :c"), {"c": request.client_order_id}
+                sa.text("select status from orders where client_order_id = :c"),
+                {"c": request.client_order_id},
             ).scalar()
         if status == "pending_submit":
             self.seen_committed.append(request.client_order_id)
@@ -309,7 +338,9 @@ def test_order_row_is_committed_before_the_broker_is_called(rig: Rig):
 
 @pytest.mark.parametrize("after_send", [True, False])
 def test_ambiguous_submit_is_resolved_by_lookup_never_resent(rig: Rig, after_send):
-    spy = SpyBroker(rig.broker, rig.url, fail_after_send=after_send, fail_before_send=not after_send)
+    spy = SpyBroker(
+        rig.broker, rig.url, fail_after_send=after_send, fail_before_send=not after_send
+    )
     rig.executor = rig.make_executor("spy", broker=spy)
     sid = rig.signal()
     rig.tick()
@@ -340,8 +371,14 @@ def test_restart_adopts_orders_and_recovers_fills_missed_in_a_crash(rig: Rig):
     assert order.status is OrderStatus.ACCEPTED
     run(rig.broker.updates())  # the fill events are lost with the crashed process
     with rig.store.engine.begin() as conn:
-        conn.execute(sa.text("update orders set status='pending_submit' where client_order_id=:c"), {"c": order.client_order_id})
-        conn.execute(sa.text("delete from order_status_history where client_order_id=:c and seq > 0"), {"c": order.client_order_id})
+        conn.execute(
+            sa.text("update orders set status='pending_submit' where client_order_id=:c"),
+            {"c": order.client_order_id},
+        )
+        conn.execute(
+            sa.text("delete from order_status_history where client_order_id=:c and seq > 0"),
+            {"c": order.client_order_id},
+        )
     restarted_broker = PaperBroker(rig.market, rig.ledger, PaperConfig())
     fresh = rig.make_executor("after-crash", broker=restarted_broker)
     fresh._test_wall.advance(timedelta(seconds=30))  # the old lease has expired
@@ -396,7 +433,10 @@ def test_bracket_signal_writes_legs_and_closes_on_take_profit(rig: Rig):
     parent = rig.order(f"ax-s{sid}-entry")
     assert parent.status is OrderStatus.FILLED
     tp = rig.order(f"ax-s{sid}-entry-tp")
-    assert tp.parent_id == parent.client_order_id and tp.status in (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED)
+    assert tp.parent_id == parent.client_order_id and tp.status in (
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+    )
     # the price rises through the take-profit
     bars = session_bars("AAA", OPEN.date(), price="101")
     rig.market.add_bars("AAA", [b for b in bars if b.start >= rig.clock.now()])

@@ -68,7 +68,9 @@ def test_executor_keeps_running_after_rejected_intake(store):
     rig = Rig.__new__(Rig)
     Rig.__init__(rig, str(store.engine.url.render_as_string(hide_password=False)))
     bad, _ = submit_signal(rig.store, {**GOOD, "symbol": "AAA", "qty": "NaN"}, "api", NOW)
-    good, why = submit_signal(rig.store, {**GOOD, "symbol": "AAA", "entry": "100", "stop": "99"}, "api", NOW)
+    good, why = submit_signal(
+        rig.store, {**GOOD, "symbol": "AAA", "entry": "100", "stop": "99"}, "api", NOW
+    )
     assert why is None
     asyncio.run(rig.executor.tick())
     assert rig.get_signal(good).status is SignalStatus.ROUTED

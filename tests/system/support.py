@@ -28,8 +28,19 @@ class Worker:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "AXION_FAIL_POINTS": fail_points}
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait/kill
-        cmd = [sys.executable, "-m", "app.worker", "--database-url", db_url, "--status-every", "0.5", *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        cmd = [
+            sys.executable,
+            "-m",
+            "app.worker",
+            "--database-url",
+            db_url,
+            "--status-every",
+            "0.5",
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     @property
     def pid(self) -> int:
@@ -55,7 +66,9 @@ class Worker:
         return self.wait(timeout)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -96,7 +109,12 @@ def in_flight_count(store: SqlStore) -> int:
     with store.unit_of_work() as uow:
         return len(
             uow.orders.with_status(
-                [OrderStatus.PENDING_SUBMIT, OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED]
+                [
+                    OrderStatus.PENDING_SUBMIT,
+                    OrderStatus.SUBMITTED,
+                    OrderStatus.ACCEPTED,
+                    OrderStatus.PARTIALLY_FILLED,
+                ]
             )
         )
 
@@ -116,8 +134,12 @@ def check_no_loss_no_duplicates(store: SqlStore, account: str = ACCOUNT) -> dict
         ours = uow.orders.recent(1_000_000)
         our_fills = uow.fills.recent(1_000_000)
     our_ids = {o.client_order_id for o in ours}
-    per_signal = Counter(o.request.signal_id for o in ours if o.parent_id is None and o.request.signal_id)
-    assert all(c == 1 for c in per_signal.values()), f"duplicate orders for signals: {per_signal.most_common(3)}"
+    per_signal = Counter(
+        o.request.signal_id for o in ours if o.parent_id is None and o.request.signal_id
+    )
+    assert all(c == 1 for c in per_signal.values()), (
+        f"duplicate orders for signals: {per_signal.most_common(3)}"
+    )
     unknown = broker_orders - our_ids
     assert not unknown, f"orders at the broker we have no record of: {sorted(unknown)[:5]}"
     missing_fills = broker_fills - {f.fill_id for f in our_fills}

@@ -12,9 +12,9 @@ from tests.system.support import (
     Worker,
     check_no_loss_no_duplicates,
     in_flight_count,
-    pending_submit_count,
     insert_signals,
     pending_signal_count,
+    pending_submit_count,
     store_for,
     wait_for,
 )

@@ -36,7 +36,9 @@ def test_one_leader_and_takeover_after_kill(tmp_path, pg_or_sqlite_url):
     a = Worker(url, tmp_path / "a.log", *args)
     b = None
     try:
-        wait_for(lambda: (_lease_holder(store) or "").split(":")[1:2] == [str(a.pid)], 30, "A to lead")
+        wait_for(
+            lambda: (_lease_holder(store) or "").split(":")[1:2] == [str(a.pid)], 30, "A to lead"
+        )
         b = Worker(url, tmp_path / "b.log", *args)
         wait_for(lambda: "role=standby" in b.output(), 30, "B to report standby")
         insert_signals(store, 30)
@@ -47,7 +49,11 @@ def test_one_leader_and_takeover_after_kill(tmp_path, pg_or_sqlite_url):
 
         a.kill()
         insert_signals(store, 10)
-        wait_for(lambda: (_lease_holder(store) or "").split(":")[1:2] == [str(b.pid)], 30, "B to take over")
+        wait_for(
+            lambda: (_lease_holder(store) or "").split(":")[1:2] == [str(b.pid)],
+            30,
+            "B to take over",
+        )
         wait_for(lambda: pending_signal_count(store) == 0, 30, "B to handle the new signals")
         wait_for(lambda: _orders_reported(b.output()) == 10, 10, "B to report its orders")
         assert "became leader" in b.output()
