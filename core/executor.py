@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -43,7 +43,6 @@ from core.domain import (
     OrderType,
     ValidationError,
     bracket_leg_ids,
-    utc,
 )
 from core.faults import fail_point
 from core.journal import TradeJournalWriter
@@ -598,8 +597,4 @@ class ExecutorThread(threading.Thread):
         self.join(timeout)
 
 
-def as_utc(ts: datetime) -> datetime:
-    return utc(ts)
-
-
-__all__ = ["ExecutorThread", "SignalSource", "TickStats", "TradeExecutor", "timedelta"]
+__all__ = ["DuplicateOrder", "ExecutorThread", "SignalSource", "TickStats", "TradeExecutor"]
