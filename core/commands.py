@@ -38,6 +38,10 @@ class CommandRejected(Exception):
     """The command cannot be applied; the message is stored as its result."""
 
 
+class LeaseLost(Exception):
+    """Another executor leads now; the command is left pending for it."""
+
+
 class CommandHandler:
     def __init__(self, executor: TradeExecutor):
         self.ex = executor
@@ -56,6 +60,8 @@ class CommandHandler:
             pending = uow.commands.pending(limit)
         for command in pending:
             await self.apply(command)
+            if not self.ex.is_leader:
+                break
         return len(pending)
 
     async def apply(self, command: Command) -> tuple[CommandStatus, str]:
@@ -74,6 +80,9 @@ class CommandHandler:
         handler = getattr(self, f"_do_{kind.value}")
         try:
             result = await handler(command)
+        except LeaseLost:
+            await self.ex._step_down("lease lost while applying a command")
+            return CommandStatus.PENDING, "left for the new leader"
         except (CommandRejected, ValidationError, OrderRejected) as exc:
             return self._finish(command, CommandStatus.REJECTED, str(exc))
         except BrokerError as exc:
@@ -224,9 +233,7 @@ class CommandHandler:
                 uow.rollback()
                 for o in orders:
                     self.ex.open_orders.pop(o.client_order_id, None)
-                raise CommandRejected(
-                    "this executor lost its lease; the command stays for the new leader"
-                )
+                raise LeaseLost()
             uow.commit()
         await self.ex.submit_all(orders)
         return len(orders)

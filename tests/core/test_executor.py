@@ -446,3 +446,19 @@ def test_bracket_signal_writes_legs_and_closes_on_take_profit(rig: Rig):
     with rig.store.unit_of_work() as uow:
         (trade,) = uow.journal.trades()
     assert trade.exit_reason == "target" and trade.pnl > 0
+
+
+def test_a_leader_that_lost_its_lease_leaves_the_command_for_the_new_leader(rig: Rig):
+    a = rig.executor
+    run(a.tick())
+    b = rig.make_executor("b")
+    b._test_wall.advance(timedelta(seconds=11))  # b sees a's lease as expired
+    assert run(b.tick()) is True
+    cid = rig.command("manual_order", {"symbol": "AAA", "side": "buy", "qty": "1"})
+    run(a.tick())  # a still believes it leads (renewal not due) until the fenced write fails
+    assert a.is_leader is False
+    assert rig.get_command(cid).status is CommandStatus.PENDING
+    assert rig.order(f"ax-c{cid}-manual") is None
+    run(b.tick())
+    assert rig.get_command(cid).status is CommandStatus.APPLIED
+    assert rig.order(f"ax-c{cid}-manual") is not None
