@@ -801,6 +801,28 @@ class TradeExecution:
     exit_time: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    # seed 000 R6.1 trade record fields
+    trigger: str | None = None  # signal | rebalance | stop_loss | manual | …
+    strategy: str | None = None  # the signal source, e.g. ema_cloud
+    sector: str | None = None
+    regime: str | None = None
+    factor_scores: dict[str, Any] = field(default_factory=dict)
+    portfolio_value: Decimal | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageDecision:
+    """What one pipeline stage decided about a signal (instrument, risk, sizing, …): stored, so
+    every signal can be traced to its decisions, its order, its fills and its exit."""
+
+    signal_id: int
+    stage: str
+    approved: bool
+    at: datetime
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
 
 
 @dataclass(slots=True)

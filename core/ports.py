@@ -37,6 +37,7 @@ from core.domain import (
     Quote,
     ReconciliationDiff,
     Signal,
+    StageDecision,
     TradeExecution,
 )
 
@@ -350,6 +351,14 @@ class ReconciliationRepository(Protocol):
     def recent(self, limit: int = 100) -> list[ReconciliationDiff]: ...
 
 
+class DecisionRepository(Protocol):
+    def add(self, decision: StageDecision) -> None: ...
+
+    def for_signal(self, signal_id: int) -> list[StageDecision]: ...
+
+    def recent(self, limit: int = 100) -> list[StageDecision]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -362,6 +371,7 @@ class UnitOfWork(Protocol):
     settings: SettingsRepository
     lease: LeaseRepository
     reconciliation: ReconciliationRepository
+    decisions: DecisionRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -26,6 +26,7 @@ from db.repositories._base import InsertBuilder, for_dialect
 from db.repositories.journal import SqlJournalRepository
 from db.repositories.operations import (
     SqlCommandRepository,
+    SqlDecisionRepository,
     SqlLeaseRepository,
     SqlReconciliationRepository,
     SqlSettingsRepository,
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.settings = SqlSettingsRepository(self)
         self.lease = SqlLeaseRepository(self)
         self.reconciliation = SqlReconciliationRepository(self)
+        self.decisions = SqlDecisionRepository(self)
 
     @property
     def connection(self) -> Connection:

@@ -194,6 +194,14 @@ class TradeExecutionRow(Base):
     exit_time: Mapped[datetime | None]
     metadata_json: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # seed 000 R6.1 (revision 0002)
+    trigger: Mapped[str | None] = mapped_column(String(NAME))
+    strategy: Mapped[str | None] = mapped_column(String(NAME))
+    sector: Mapped[str | None] = mapped_column(String(NAME))
+    regime: Mapped[str | None] = mapped_column(String(NAME))
+    factor_scores: Mapped[dict[str, Any] | None]
+    portfolio_value: Mapped[Decimal | None]
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class DailyPnlRow(Base):
@@ -256,6 +264,21 @@ class ExecutorLeaseRow(Base):
     info: Mapped[dict[str, Any]]
 
 
+class RiskDecisionRow(Base):
+    """Each pipeline stage's decision on a signal (revision 0002)."""
+
+    __tablename__ = "risk_decisions"
+    __table_args__ = (Index("ix_risk_decisions_signal_id", "signal_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    stage: Mapped[str] = mapped_column(String(NAME))
+    approved: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
 class ReconciliationDiffRow(Base):
     __tablename__ = "reconciliation_diffs"
 
@@ -306,6 +329,7 @@ COMMANDS = cast(Table, CommandRow.__table__)
 SETTINGS = cast(Table, SettingRow.__table__)
 LEASES = cast(Table, ExecutorLeaseRow.__table__)
 RECONCILIATION = cast(Table, ReconciliationDiffRow.__table__)
+DECISIONS = cast(Table, RiskDecisionRow.__table__)
 PAPER_ACCOUNTS = cast(Table, PaperAccountRow.__table__)
 PAPER_ORDERS = cast(Table, PaperOrderRow.__table__)
 PAPER_FILLS = cast(Table, PaperFillRow.__table__)

@@ -3,6 +3,7 @@
 from db.repositories.journal import SqlJournalRepository
 from db.repositories.operations import (
     SqlCommandRepository,
+    SqlDecisionRepository,
     SqlLeaseRepository,
     SqlReconciliationRepository,
     SqlSettingsRepository,
@@ -16,6 +17,7 @@ from db.repositories.trading import (
 
 __all__ = [
     "SqlCommandRepository",
+    "SqlDecisionRepository",
     "SqlFillRepository",
     "SqlJournalRepository",
     "SqlLeaseRepository",

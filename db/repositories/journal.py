@@ -38,6 +38,12 @@ _TRADE_FIELDS = (
     "order_id",
     "entry_time",
     "exit_time",
+    "trigger",
+    "strategy",
+    "sector",
+    "regime",
+    "portfolio_value",
+    "notes",
 )
 _DAILY_FIELDS = (
     "starting_equity",
@@ -67,6 +73,7 @@ _UPDATABLE = (
     "trade_type",
     "status",
     "metadata_json",
+    "factor_scores",
 )
 # Bind names differ from column names: SQLAlchemy reserves the column names for SET values.
 _UPDATE_TRADE = PreparedStatement(
@@ -85,6 +92,7 @@ def _trade_params(t: TradeExecution) -> dict[str, Any]:
         trade_type=enum_value(t.trade_type),
         status=enum_value(t.status),
         metadata_json=t.metadata or {},
+        factor_scores=t.factor_scores or {},
     )
     return params
 
@@ -98,6 +106,7 @@ def _trade_from_row(r: Row[Any]) -> TradeExecution:
         trade_type=TradeType(m["trade_type"]),
         status=TradeStatus(m["status"]),
         metadata=dict(m["metadata_json"] or {}),
+        factor_scores=dict(m["factor_scores"] or {}),
         id=m["id"],
     )
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, case, func, insert, select, update
 
-from core.domain import Command, CommandStatus, ReconciliationDiff
+from core.domain import Command, CommandStatus, ReconciliationDiff, StageDecision
 from core.ports import LeaseInfo, SettingValue
 from db.errors import RowNotFoundError
 from db.prepared import PreparedStatement
 from db.repositories._base import InsertBuilder, Repository, enum_value, for_dialect
-from db.tables import COMMANDS, LEASES, RECONCILIATION, SETTINGS
+from db.tables import COMMANDS, DECISIONS, LEASES, RECONCILIATION, SETTINGS
 from db.types import JSONDoc, UTCDateTime
 
 # ---------------------------------------------------------------------------------------------
@@ -315,3 +315,54 @@ class SqlReconciliationRepository(Repository):
             )
             for m in (r._mapping for r in rows)
         ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage decisions
+# ---------------------------------------------------------------------------------------------
+
+_INSERT_DECISION = PreparedStatement(insert(DECISIONS))
+_DECISIONS_FOR_SIGNAL = (
+    select(DECISIONS).where(DECISIONS.c.signal_id == bindparam("b_sid")).order_by(DECISIONS.c.id)
+)
+_RECENT_DECISIONS = select(DECISIONS).order_by(DECISIONS.c.id.desc()).limit(bindparam("b_limit"))
+
+
+def _decision_from_row(r: Row[Any]) -> StageDecision:
+    m = r._mapping
+    return StageDecision(
+        signal_id=m["signal_id"],
+        stage=m["stage"],
+        approved=bool(m["approved"]),
+        at=m["at"],
+        reason=m["reason"],
+        details=dict(m["details"] or {}),
+        id=m["id"],
+    )
+
+
+class SqlDecisionRepository(Repository):
+    """What each pipeline stage decided about each signal."""
+
+    __slots__ = ()
+
+    def add(self, decision: StageDecision) -> None:
+        _INSERT_DECISION.execute(
+            self._conn,
+            {
+                "signal_id": decision.signal_id,
+                "stage": decision.stage,
+                "approved": decision.approved,
+                "reason": decision.reason,
+                "details": decision.details,
+                "at": decision.at,
+            },
+        )
+
+    def for_signal(self, signal_id: int) -> list[StageDecision]:
+        rows = self._conn.execute(_DECISIONS_FOR_SIGNAL, {"b_sid": signal_id})
+        return [_decision_from_row(r) for r in rows]
+
+    def recent(self, limit: int = 100) -> list[StageDecision]:
+        rows = self._conn.execute(_RECENT_DECISIONS, {"b_limit": limit})
+        return [_decision_from_row(r) for r in rows]

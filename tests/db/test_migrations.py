@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "settings",
     "executor_lease",
     "reconciliation_diffs",
+    "risk_decisions",
     "paper_accounts",
     "paper_orders",
     "paper_fills",
@@ -53,7 +54,7 @@ def test_migrate_is_idempotent_and_records_head(engine: Engine) -> None:
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
@@ -88,4 +89,34 @@ def test_alembic_command_line_uses_axion_database_url(tmp_path: Path) -> None:
     out = subprocess.run(
         [*cli, "current"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
     )
-    assert "0001 (head)" in out.stdout
+    assert "0002 (head)" in out.stdout
+
+
+def test_revision_0002_upgrades_a_database_that_has_data_at_0001(tmp_path):
+    """A store created at 0001 with rows in it migrates to head without losing them."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from core.domain import Direction, Signal
+    from db.engine import make_engine, migrate
+    from db.store import SqlStore
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO signals (symbol, direction, trade_type, timeframe, entry, stop,"
+                " conviction, source, order_type, status, metadata, created_at)"
+                " VALUES ('AAPL', 'long', 'day', '10Min', '100', '99', 75, 'api', 'market',"
+                " 'pending', '{}', '2026-11-20 15:00:00.000000')"
+            )
+        )
+    migrate(engine)
+    store = SqlStore(engine)
+    with store.unit_of_work() as uow:
+        (s,) = uow.signals.pending()
+        assert isinstance(s, Signal) and s.entry == Decimal(100) and s.direction is Direction.LONG
+        assert uow.decisions.for_signal(s.id or 0) == []
+        assert s.created_at == datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    engine.dispose()

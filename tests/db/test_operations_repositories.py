@@ -288,3 +288,22 @@ def test_daily_pnl_upsert(store: SqlStore) -> None:
     with store.unit_of_work() as uow:
         assert uow.journal.daily_pnl(day) == updated
         assert uow.journal.daily_pnl(date(2024, 5, 7)) is not None
+
+
+def test_stage_decisions_are_stored_per_signal_in_order(store):
+    from core.domain import Direction, Signal, StageDecision
+
+    t = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    with store.unit_of_work() as uow:
+        sid = uow.signals.add(Signal("AAPL", Direction.LONG, Decimal(100), Decimal(99), t))
+        uow.decisions.add(StageDecision(sid, "instrument", True, t, None, {"ticker": "TQQQ"}))
+        uow.decisions.add(
+            StageDecision(sid, "risk", False, t, "max concurrent positions 10 reached", {"n": 10})
+        )
+        uow.commit()
+    with store.unit_of_work(read_only=True) as uow:
+        got = uow.decisions.for_signal(sid)
+        recent = uow.decisions.recent(1)
+    assert [(d.stage, d.approved) for d in got] == [("instrument", True), ("risk", False)]
+    assert got[0].details == {"ticker": "TQQQ"} and got[1].reason.startswith("max concurrent")
+    assert recent[0].stage == "risk"
