@@ -24,7 +24,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -41,13 +41,13 @@ from core.domain import (
     OrderRequest,
     OrderStatus,
     OrderType,
-    ValidationError,
+    StageDecision,
     bracket_leg_ids,
 )
 from core.faults import fail_point
 from core.journal import TradeJournalWriter
 from core.marketdata.calendar import WallClock
-from core.pipeline import PipelineContext, Rejected, SignalPipeline, pass_through_pipeline
+from core.pipeline import PipelineContext, SignalPipeline, pass_through_pipeline
 from core.ports import (
     Broker,
     BrokerError,
@@ -143,6 +143,12 @@ class TradeExecutor:
         self._last_checkpoint: datetime | None = None
         self._leader_ticks = 0
         self._known_symbols = frozenset(market.symbols())
+        #: Set by the composition root when the pipeline has the router, sizer and risk gate.
+        self.pipeline_needs_market = False
+        self.instrument_mode: object = None
+        self.risk_snapshot: Callable[..., object] | None = None
+        self._adv_day: object = None
+        self._adv_cache: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ lease and leadership
     def _renew_lease(self, uow: UnitOfWork, now_wall: datetime) -> bool:
@@ -355,32 +361,65 @@ class TradeExecutor:
             uow.commit()
 
     # ------------------------------------------------------------------ step 4: signals
-    def _context(self, now: datetime) -> PipelineContext:
-        return PipelineContext(
+    async def _context(self, now: datetime) -> PipelineContext:
+        """Everything the stages look at, gathered once per batch."""
+        if not self.pipeline_needs_market:
+            return PipelineContext(
+                now=now,
+                account=None,
+                positions=dict(self.journal.positions),
+                kill_switch=self.kill_switch,
+                known_symbols=self._known_symbols,
+                default_qty=self.default_qty,
+            )
+        account = await self.broker.get_account()
+        prices = {}
+        for symbol in self._known_symbols:
+            prices[symbol] = (await self.market.quote(symbol)).last
+        adv = await self._adv_dollars(now, prices)
+        ctx = PipelineContext(
             now=now,
-            account=None,
+            account=account,
             positions=dict(self.journal.positions),
             kill_switch=self.kill_switch,
             known_symbols=self._known_symbols,
             default_qty=self.default_qty,
+            mode=self.instrument_mode,
+            prices=prices,
+            adv_dollars=adv,
         )
+        if self.risk_snapshot is not None:
+            risk = self.risk_snapshot(self, account, now, ctx)
+            ctx = replace(ctx, risk=risk)
+        return ctx
+
+    async def _adv_dollars(self, now: datetime, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        """Average daily dollar volume per symbol, refreshed once per session day."""
+        day = now.date()
+        if self._adv_day != day:
+            shares = {s: await self.market.average_daily_volume(s) for s in self._known_symbols}
+            self._adv_cache = {s: shares[s] * prices[s] for s in shares}
+            self._adv_day = day
+        return self._adv_cache
 
     async def process_signals(self) -> int:
         """Route a batch of pending signals: write-ahead commit, then submit each order."""
         now = self.clock.now()
         picked_at = self.wall.now()
-        ctx = self._context(now)
         to_submit: list[Order] = []
         with self.store.unit_of_work() as uow:
             signals = uow.signals.pending(self.max_signals_per_tick)
             if not signals:
                 return 0
+            ctx = await self._context(now)
+            decisions: list[StageDecision] = []
             for signal in signals:
                 assert signal.id is not None
-                try:
-                    request = self.pipeline.plan(signal, ctx)
-                except (ValidationError, Rejected) as exc:
-                    uow.signals.mark_rejected(signal.id, str(exc), now)
+                plan = self.pipeline.plan(signal, ctx)
+                decisions.extend(plan.decisions)
+                request = plan.request
+                if request is None:
+                    uow.signals.mark_rejected(signal.id, plan.reason or "rejected", now)
                     self.stats.signals_rejected += 1
                     continue
                 try:
@@ -393,6 +432,7 @@ class TradeExecutor:
                 uow.signals.mark_routed(signal.id, request.client_order_id, now)
                 to_submit.append(orders[0])
                 self.stats.signals_routed += 1
+            uow.decisions.add_many(decisions)
             # Fencing: the lease is re-checked in the same transaction as the order rows.
             if to_submit and not self._renew_lease(uow, self.wall.now()):
                 uow.rollback()

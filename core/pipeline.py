@@ -12,17 +12,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.domain import (
+    CENT,
+    ONE,
     AccountState,
     Direction,
+    InstrumentType,
     KillSwitchState,
     OrderRequest,
     OrderType,
     Position,
+    Side,
     Signal,
+    StageDecision,
     TimeInForce,
+    ValidationError,
     client_order_id_for,
 )
 
@@ -33,23 +39,40 @@ class Rejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PipelineContext:
+    """What the stages may look at for one batch of signals (built once per batch)."""
+
     now: datetime
     account: AccountState | None
     positions: dict[str, Position]
     kill_switch: KillSwitchState
     known_symbols: frozenset[str]
     default_qty: Decimal
+    mode: Any = None  # core.instruments.modes.InstrumentMode
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    adv_dollars: dict[str, Decimal] = field(default_factory=dict)
+    risk: Any = None  # core.risk.model.RiskSnapshot
+    #: Orders approved earlier in the batch are appended here so later signals see them.
+    working_orders: list[Any] = field(default_factory=list)
+    recent_orders: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class OrderDraft:
-    """A signal on its way to becoming an order."""
+    """A signal on its way to becoming an order. Stages fill in the instrument (symbol, side,
+    leverage), the reference price, the size and the stop/target in the traded instrument."""
 
     signal: Signal
     symbol: str
     qty: Decimal | None = None
     order_type: OrderType = OrderType.MARKET
     notes: dict[str, str] = field(default_factory=dict)
+    side: Side | None = None
+    instrument_type: InstrumentType = InstrumentType.STOCK
+    leverage: Decimal = ONE
+    decision: Any = None  # core.instruments.router.InstrumentDecision
+    price: Decimal | None = None
+    stop: Decimal | None = None
+    target: Decimal | None = None
 
 
 class Stage(Protocol):
@@ -94,17 +117,26 @@ def build_request(draft: OrderDraft) -> OrderRequest:
     if draft.qty is None:
         raise Rejected("no quantity was decided for the signal")
     assert s.id is not None, "signals get their id from the store before processing"
-    side = s.direction.entry_side
+    side = draft.side or s.direction.entry_side
     coid = client_order_id_for(s.id)
     order_type = draft.order_type
+    routed = draft.symbol != s.symbol
     kwargs: dict[str, object] = {}
     if order_type is OrderType.LIMIT:
-        kwargs["limit_price"] = s.entry
+        if routed:
+            # the limit is the signal's entry translated into the traded instrument
+            if draft.price is None or s.entry is None:
+                raise Rejected("no price to place a limit in the routed instrument")
+            kwargs["limit_price"] = draft.price.quantize(CENT)
+        else:
+            kwargs["limit_price"] = s.entry
     elif order_type is OrderType.BRACKET:
-        if s.target is None:
+        target = draft.target if draft.target is not None else (None if routed else s.target)
+        stop = draft.stop if draft.stop is not None else s.stop
+        if target is None:
             raise Rejected("a bracket order needs a target on the signal")
-        kwargs["take_profit_price"] = s.target
-        kwargs["stop_loss_price"] = s.stop
+        kwargs["take_profit_price"] = target
+        kwargs["stop_loss_price"] = stop
     elif order_type is OrderType.STOP:
         kwargs["stop_price"] = s.entry
     elif order_type is not OrderType.MARKET:
@@ -117,8 +149,20 @@ def build_request(draft: OrderDraft) -> OrderRequest:
         order_type=order_type,
         time_in_force=TimeInForce.DAY,
         signal_id=s.id,
+        instrument_type=draft.instrument_type,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+@dataclass(slots=True)
+class Plan:
+    """The outcome for one signal: the order request (None when rejected) and each stage's
+    decision, in order, for the audit trail."""
+
+    request: OrderRequest | None
+    decisions: list[StageDecision]
+    reason: str | None = None
+    draft: OrderDraft | None = None
 
 
 class SignalPipeline:
@@ -127,11 +171,25 @@ class SignalPipeline:
     def __init__(self, stages: Sequence[Stage]):
         self.stages = tuple(stages)
 
-    def plan(self, signal: Signal, ctx: PipelineContext) -> OrderRequest:
+    def plan(self, signal: Signal, ctx: PipelineContext) -> Plan:
+        assert signal.id is not None
         draft = OrderDraft(signal=signal, symbol=signal.symbol, order_type=signal.order_type)
+        decisions: list[StageDecision] = []
         for stage in self.stages:
-            draft = stage.apply(draft, ctx)
-        return build_request(draft)
+            try:
+                draft = stage.apply(draft, ctx)
+            except (Rejected, ValidationError) as exc:
+                decisions.append(StageDecision(signal.id, stage.name, False, ctx.now, str(exc)))
+                return Plan(None, decisions, str(exc), draft)
+            decisions.append(
+                StageDecision(signal.id, stage.name, True, ctx.now, None, dict(draft.notes))
+            )
+        try:
+            request = build_request(draft)
+        except (Rejected, ValidationError) as exc:
+            decisions.append(StageDecision(signal.id, "order", False, ctx.now, str(exc)))
+            return Plan(None, decisions, str(exc), draft)
+        return Plan(request, decisions, None, draft)
 
 
 def pass_through_pipeline() -> SignalPipeline:

@@ -359,6 +359,25 @@ class SqlDecisionRepository(Repository):
             },
         )
 
+    def add_many(self, decisions: list[StageDecision]) -> None:
+        """Insert decisions in one executemany."""
+        if not decisions:
+            return
+        _INSERT_DECISION.executemany(
+            self._conn,
+            [
+                {
+                    "signal_id": d.signal_id,
+                    "stage": d.stage,
+                    "approved": d.approved,
+                    "reason": d.reason,
+                    "details": d.details,
+                    "at": d.at,
+                }
+                for d in decisions
+            ],
+        )
+
     def for_signal(self, signal_id: int) -> list[StageDecision]:
         rows = self._conn.execute(_DECISIONS_FOR_SIGNAL, {"b_sid": signal_id})
         return [_decision_from_row(r) for r in rows]

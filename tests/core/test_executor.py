@@ -189,6 +189,13 @@ def test_bad_signals_are_rejected_with_a_stored_reason_and_the_loop_goes_on(rig:
     assert s.status is SignalStatus.REJECTED and reason in (s.reason or "")
     assert rig.get_signal(good).status is SignalStatus.ROUTED
     assert rig.order(f"ax-s{bad}-entry") is None
+    with rig.store.unit_of_work(read_only=True) as uow:
+        bad_trail = uow.decisions.for_signal(bad)
+        good_trail = uow.decisions.for_signal(good)
+    assert [(d.stage, d.approved) for d in bad_trail] == [("validate", False)]
+    assert reason in (bad_trail[0].reason or "")
+    assert [d.stage for d in good_trail] == ["validate", "kill_switch", "fixed_qty"]
+    assert all(d.approved for d in good_trail)
 
 
 def test_unknown_and_malformed_commands_are_rejected_with_reasons(rig: Rig):
