@@ -23,9 +23,10 @@ import os
 import socket
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -148,6 +149,11 @@ class TradeExecutor:
         self.instrument_mode: object = None
         self.risk_snapshot: Callable[..., object] | None = None
         self._adv_day: object = None
+        #: (symbol, side, qty, at) of orders written recently, for the duplicate-order check.
+        self.recent_fingerprints: deque[tuple[str, object, Decimal, datetime]] = deque(
+            maxlen=10_000
+        )
+        self.recent_window = timedelta(seconds=120)
         self._adv_cache: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ lease and leadership
@@ -456,6 +462,7 @@ class TradeExecutor:
             orders.extend(self._bracket_legs(uow, order, now))
         for o in orders:
             self.open_orders[o.client_order_id] = o
+        self.recent_fingerprints.append((request.symbol, request.side, request.qty, now))
         return orders
 
     def _bracket_legs(self, uow: UnitOfWork, parent: Order, now: datetime) -> list[Order]:

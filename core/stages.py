@@ -7,13 +7,18 @@ adjustment) or rejects it. Every stage's outcome is stored as a ``StageDecision`
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from core.domain import CENT, Direction, InstrumentType, OrderType, Side
+from core.domain import CENT, ONE, ZERO, AccountState, Direction, InstrumentType, OrderType, Side
+from core.instruments.config import InstrumentConfig
 from core.instruments.etf_sizer import LeveragedETFSizer
 from core.instruments.modes import InstrumentMode
 from core.instruments.router import InstrumentDecision, InstrumentRouter
+from core.instruments.sector_map import sector_of
 from core.pipeline import (
     KillSwitchGate,
     OrderDraft,
@@ -22,8 +27,12 @@ from core.pipeline import (
     SignalPipeline,
     ValidateSignal,
 )
+from core.risk.config import AGGRESSIVE, RiskProfile
 from core.risk.gate import RiskGate
-from core.risk.model import OrderFingerprint, TradeIntent, WorkingOrder
+from core.risk.model import OrderFingerprint, RiskSnapshot, TradeIntent, WorkingOrder
+
+if TYPE_CHECKING:
+    from core.executor import TradeExecutor
 from core.sizing.position import PositionSizer
 
 
@@ -106,6 +115,54 @@ class SizingStage:
         )
 
 
+@dataclass(slots=True)
+class RiskBook:
+    """The batch's risk snapshot; each approval replaces it with one that includes the order."""
+
+    snapshot: RiskSnapshot
+
+
+def build_risk_book(
+    ex: TradeExecutor, account: AccountState, now: datetime, ctx: PipelineContext
+) -> RiskBook:
+    """The risk gate's view of the account for one batch of signals."""
+    session = ex.market.calendar.session_date(now)
+    row = None
+    if session is not None:
+        with ex.store.unit_of_work(read_only=True) as uow:
+            row = uow.journal.daily_pnl(session)
+    starting = row.starting_equity if row is not None else account.equity
+    peak = Decimal(row.metadata.get("peak_equity", str(account.equity))) if row else account.equity
+    positions = {
+        s: (p.marked(ctx.prices[s]) if s in ctx.prices else p)
+        for s, p in ex.journal.positions.items()
+    }
+    working = [
+        WorkingOrder(
+            o.symbol,
+            o.request.side,
+            o.remaining_qty,
+            o.request.limit_price or o.request.stop_price or ctx.prices.get(o.symbol, ZERO) or ONE,
+            o.request.instrument_type,
+            o.request.reduce_only or o.parent_id is not None,
+        )
+        for o in ex.open_orders.values()
+        if o.remaining_qty > 0
+    ]
+    cutoff = now - ex.recent_window
+    recent = [OrderFingerprint(*f) for f in ex.recent_fingerprints if f[3] >= cutoff]
+    snapshot = RiskSnapshot(
+        account=account,
+        starting_equity=starting,
+        positions=positions,
+        peak_equity=max(peak, account.equity),
+        working_orders=working,
+        recent_orders=recent,
+        kill_switch=ex.kill_switch,
+    )
+    return RiskBook(snapshot)
+
+
 class RiskStage:
     name = "risk"
 
@@ -113,7 +170,7 @@ class RiskStage:
         self.gate = gate
 
     def apply(self, draft: OrderDraft, ctx: PipelineContext) -> OrderDraft:
-        assert draft.qty is not None and ctx.risk is not None
+        assert draft.qty is not None and isinstance(ctx.risk, RiskBook)
         direction = Direction.LONG if draft.side is Side.BUY else Direction.SHORT
         intent = TradeIntent(
             symbol=draft.symbol,
@@ -125,19 +182,18 @@ class RiskStage:
             instrument_type=draft.instrument_type,
             signal_id=draft.signal.id,
         )
-        decision = self.gate.validate(intent, ctx.risk, ctx.now)
+        decision = self.gate.validate(intent, ctx.risk.snapshot, ctx.now)
         failed = [c.name for c in decision.failed_checks]
         if not decision.approved or decision.qty is None:
             raise Rejected(decision.reason or f"risk gate rejected: {', '.join(failed)}")
         qty = decision.qty
         # later signals in the same batch see this order as working and recently sent
-        ctx.working_orders.append(
-            WorkingOrder(draft.symbol, intent.side, qty, intent.price, draft.instrument_type)
-        )
-        ctx.recent_orders.append(OrderFingerprint(draft.symbol, intent.side, qty, ctx.now))
+        ctx.risk.snapshot = ctx.risk.snapshot.with_sent(intent, qty, ctx.now)
         notes = {**draft.notes, "approved_qty": str(qty)}
         if decision.adjustments:
-            notes["adjustments"] = str(decision.adjustments)
+            notes["adjustments"] = json.dumps(
+                decision.to_dict().get("adjustments", {}), default=str
+            )
         return replace(draft, qty=qty, notes=notes)
 
 
@@ -167,3 +223,29 @@ __all__ = [
     "SizingStage",
     "full_pipeline",
 ]
+
+
+def use_full_pipeline(
+    ex: TradeExecutor,
+    mode: InstrumentMode = InstrumentMode.BOTH,
+    profile: RiskProfile = AGGRESSIVE,
+    instrument_config: InstrumentConfig | None = None,
+) -> None:
+    """Give ``ex`` the seed 001 pipeline: validate → kill switch → instrument router → sizer →
+    risk gate, all reading the given mode and risk profile."""
+    config = instrument_config or InstrumentConfig()
+
+    def sector(symbol: str) -> str | None:
+        found = sector_of(symbol)
+        return None if found is None else found.value
+
+    gate = RiskGate(profile, ex.market.calendar, sector_of=sector)
+    etf_sizer = LeveragedETFSizer(
+        config,
+        max_risk_per_trade=profile.max_risk_per_trade,
+        max_single_etf_exposure=profile.max_single_exposure,
+    )
+    ex.pipeline = full_pipeline(InstrumentRouter(config), PositionSizer(profile), etf_sizer, gate)
+    ex.pipeline_needs_market = True
+    ex.instrument_mode = mode
+    ex.risk_snapshot = build_risk_book
