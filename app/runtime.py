@@ -10,10 +10,13 @@ from app.settings import AxionSettings
 from core.brokers.paper import PaperBroker, PaperConfig
 from core.config import ExecutorConfig
 from core.executor import SignalSource, TradeExecutor
+from core.instruments.modes import InstrumentMode
 from core.marketdata.replay import ReplayMarket
 from core.marketdata.simulated import SimulatedMarket
 from core.ports import Broker, MarketData
+from core.risk.config import profile_named
 from core.signals.demo import DemoSignalSource
+from core.stages import use_full_pipeline
 from db.engine import open_store
 from db.store import SqlStore
 
@@ -28,7 +31,7 @@ class Runtime:
     signal_sources: list[SignalSource] = field(default_factory=list)
 
     def make_executor(self, holder_id: str | None = None) -> TradeExecutor:
-        return TradeExecutor(
+        executor = TradeExecutor(
             self.store,
             self.broker,
             self.market,
@@ -36,6 +39,13 @@ class Runtime:
             holder_id=holder_id,
             signal_sources=self.signal_sources,
         )
+        if self.settings.pipeline == "full":
+            use_full_pipeline(
+                executor,
+                InstrumentMode(self.settings.instrument_mode),
+                profile_named(self.settings.risk_profile),
+            )
+        return executor
 
 
 def build_market(settings: AxionSettings) -> MarketData:

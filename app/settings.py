@@ -28,6 +28,10 @@ class AxionSettings(BaseSettings):
     tick_ms: int = Field(250, ge=1, le=60_000)
     lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
     watchlist: str = "SPY,QQQ,AAPL,MSFT,NVDA,TQQQ"
+    #: "full" = instrument router, sizer and risk gate; "pass_through" = validate and submit as is
+    pipeline: Literal["full", "pass_through"] = "full"
+    instrument_mode: Literal["options", "leveraged_etf", "both"] = "both"
+    risk_profile: Literal["aggressive", "conservative"] = "aggressive"
 
     @field_validator("database_url")
     @classmethod

@@ -37,6 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--lease-ttl", type=float, help="leader lease time-to-live in seconds (default 10)"
     )
+    p.add_argument(
+        "--pipeline",
+        choices=["full", "pass_through"],
+        help="full (router, sizer, risk gate; default) or pass_through (validate and submit)",
+    )
+    p.add_argument("--mode", choices=["options", "leveraged_etf", "both"], help="instrument mode")
+    p.add_argument("--risk-profile", choices=["aggressive", "conservative"], help="risk profile")
     return p.parse_args(argv)
 
 
@@ -48,6 +55,9 @@ def settings_from(args: argparse.Namespace) -> AxionSettings:
         "market_speed": args.speed,
         "tick_ms": args.tick_ms,
         "lease_ttl_s": args.lease_ttl,
+        "pipeline": args.pipeline,
+        "instrument_mode": args.mode,
+        "risk_profile": args.risk_profile,
     }
     return AxionSettings(**{k: v for k, v in overrides.items() if v is not None})
 

@@ -173,6 +173,13 @@ class LeveragedETFSizer:
         cap = equity * self.max_single_etf_exposure / price
         capped = cap < raw
         shares = min(raw, cap).to_integral_value(rounding=ROUND_DOWN)
+        # The division above is rounded to 28 digits; never let that rounding put a share more
+        # at risk than the budget (or past the cap).
+        while shares > 0 and (
+            shares * price * etf_stop_distance > risk_amount * multiplier
+            or shares * price > equity * self.max_single_etf_exposure
+        ):
+            shares -= 1
         if shares < 1:
             limit = (
                 f"the {self.max_single_etf_exposure:.0%} exposure cap"

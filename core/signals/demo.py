@@ -66,8 +66,8 @@ class DemoSignalSource:
             created_at=now,
             qty=self.qty,
             conviction=75,
-            trade_type=TradeType.SCALP,
-            timeframe="1Min",
+            trade_type=TradeType.DAY,
+            timeframe="10Min",
             source="demo",
             order_type=OrderType.BRACKET,
         )

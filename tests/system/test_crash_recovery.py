@@ -21,7 +21,8 @@ from tests.system.support import (
 
 pytestmark = pytest.mark.slow
 
-FAST = ("--tick-ms", "20", "--lease-ttl", "1")
+# These tests are about crash safety, so every signal should become an order: no risk gate.
+FAST = ("--tick-ms", "20", "--lease-ttl", "1", "--pipeline", "pass_through")
 
 
 def _settle(url: str, tmp_path, name: str, all_final: bool = True) -> None:

@@ -32,7 +32,7 @@ def _orders_reported(output: str) -> int:
 def test_one_leader_and_takeover_after_kill(tmp_path, pg_or_sqlite_url):
     url = pg_or_sqlite_url
     store = store_for(url)
-    args = ("--tick-ms", "20", "--lease-ttl", "2")
+    args = ("--tick-ms", "20", "--lease-ttl", "2", "--pipeline", "pass_through")
     a = Worker(url, tmp_path / "a.log", *args)
     b = None
     try:
