@@ -46,17 +46,13 @@ from core.domain import (
     to_decimal,
 )
 from core.instruments.config import InstrumentConfig
+from core.sizing.position import conviction_multiplier
 
 _HALF = Decimal("0.5")
 
 
-def default_conviction_multiplier(conviction: int) -> Decimal:
-    """The seed's stock multiplier: 75-100 -> 1, 50-74 -> 0.5; below 50 -> 0 (no trade)."""
-    if conviction >= 75:
-        return ONE
-    if conviction >= 50:
-        return _HALF
-    return ZERO
+#: One conviction rule for stocks and funds (seed 001): 75-100 -> 1, 50-74 -> 0.5, below 50 -> 0.
+default_conviction_multiplier = conviction_multiplier
 
 
 class LeveredInstrument(Protocol):
