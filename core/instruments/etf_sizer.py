@@ -48,9 +48,6 @@ from core.domain import (
 from core.instruments.config import InstrumentConfig
 from core.sizing.position import conviction_multiplier
 
-_HALF = Decimal("0.5")
-
-
 #: One conviction rule for stocks and funds (seed 001): 75-100 -> 1, 50-74 -> 0.5, below 50 -> 0.
 default_conviction_multiplier = conviction_multiplier
 
