@@ -249,4 +249,4 @@ class CommandHandler:
         return f"{key} = {value} (version {version})"
 
 
-__all__ = ["CommandHandler", "CommandRejected", "Side", "TimeInForce"]
+__all__ = ["CommandHandler", "CommandRejected", "LeaseLost"]

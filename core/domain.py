@@ -763,6 +763,32 @@ def bracket_leg_ids(client_order_id: str) -> tuple[str, str]:
     return f"{client_order_id}-tp", f"{client_order_id}-sl"
 
 
+def bracket_leg_requests(parent: OrderRequest, qty: Decimal) -> tuple[OrderRequest, OrderRequest]:
+    """The take-profit (limit) and stop-loss (stop) legs of a bracket, for ``qty``: reduce-only
+    orders on the exit side, with the ids of :func:`bracket_leg_ids`."""
+    tp_id, sl_id = bracket_leg_ids(parent.client_order_id)
+    sl = OrderRequest(
+        client_order_id=sl_id,
+        symbol=parent.symbol,
+        side=parent.side.opposite,
+        qty=qty,
+        order_type=OrderType.STOP,
+        time_in_force=parent.time_in_force,
+        stop_price=parent.stop_loss_price,
+        signal_id=parent.signal_id,
+        reduce_only=True,
+        instrument_type=parent.instrument_type,
+    )
+    tp = replace(
+        sl,
+        client_order_id=tp_id,
+        order_type=OrderType.LIMIT,
+        stop_price=None,
+        limit_price=parent.take_profit_price,
+    )
+    return tp, sl
+
+
 # ---------------------------------------------------------------------------------------------
 # Journal (seed 001 "Data Models")
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from core.domain import (
     OrderType,
     StageDecision,
     bracket_leg_ids,
+    bracket_leg_requests,
 )
 from core.faults import fail_point
 from core.journal import TradeJournalWriter
@@ -467,32 +468,7 @@ class TradeExecutor:
 
     def _bracket_legs(self, uow: UnitOfWork, parent: Order, now: datetime) -> list[Order]:
         req = parent.request
-        tp_id, sl_id = bracket_leg_ids(req.client_order_id)
-        exit_side = req.side.opposite
-        legs = [
-            OrderRequest(
-                client_order_id=tp_id,
-                symbol=req.symbol,
-                side=exit_side,
-                qty=req.qty,
-                order_type=OrderType.LIMIT,
-                time_in_force=req.time_in_force,
-                limit_price=req.take_profit_price,
-                signal_id=req.signal_id,
-                reduce_only=True,
-            ),
-            OrderRequest(
-                client_order_id=sl_id,
-                symbol=req.symbol,
-                side=exit_side,
-                qty=req.qty,
-                order_type=OrderType.STOP,
-                time_in_force=req.time_in_force,
-                stop_price=req.stop_loss_price,
-                signal_id=req.signal_id,
-                reduce_only=True,
-            ),
-        ]
+        legs = bracket_leg_requests(req, req.qty)
         out = []
         for leg_req in legs:
             leg = Order(

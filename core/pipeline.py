@@ -18,7 +18,6 @@ from core.domain import (
     CENT,
     ONE,
     AccountState,
-    Direction,
     InstrumentType,
     KillSwitchState,
     OrderRequest,
@@ -197,7 +196,6 @@ def pass_through_pipeline() -> SignalPipeline:
 
 
 __all__ = [
-    "Direction",
     "FixedQuantity",
     "KillSwitchGate",
     "OrderDraft",

@@ -136,7 +136,7 @@ class Reconciler:
                 b = broker_positions.get(symbol)
                 qa = a.qty if a else None
                 qb = b.qty if b else None
-                if qa != qb and not (qa is not None and qb is not None and qa == qb):
+                if qa != qb:
                     recorded += self.record(
                         uow,
                         "position_mismatch",

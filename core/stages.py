@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from core.domain import CENT, ONE, ZERO, AccountState, Direction, InstrumentType, OrderType, Side
+from core.domain import CENT, ONE, ZERO, AccountState, Direction, InstrumentType, Side
 from core.instruments.config import InstrumentConfig
 from core.instruments.etf_sizer import LeveragedETFSizer
 from core.instruments.modes import InstrumentMode
@@ -215,10 +215,8 @@ def full_pipeline(
 
 
 __all__ = [
-    "Decimal",
     "InstrumentStage",
     "OptionsUnavailable",
-    "OrderType",
     "RiskStage",
     "SizingStage",
     "full_pipeline",

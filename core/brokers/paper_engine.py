@@ -6,7 +6,6 @@ bracket legs, persistence through the ledger, and the market lookups they need.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -33,13 +32,13 @@ from core.domain import (
     BrokerEvent,
     EventKind,
     Fill,
-    OrderRequest,
     OrderStatus,
     OrderType,
     Position,
     Quote,
     TimeInForce,
     bracket_leg_ids,
+    bracket_leg_requests,
 )
 from core.ports import (
     BrokerUnavailable,
@@ -318,27 +317,7 @@ class PaperEngine:
 
     def _create_legs(self, parent: PaperOrder, at: datetime) -> None:
         req = parent.request
-        tp_id, sl_id = bracket_leg_ids(req.client_order_id)
-        exit_side = req.side.opposite
-        sl_req = OrderRequest(
-            client_order_id=sl_id,
-            symbol=req.symbol,
-            side=exit_side,
-            qty=parent.filled_qty,
-            order_type=OrderType.STOP,
-            time_in_force=req.time_in_force,
-            stop_price=req.stop_loss_price,
-            signal_id=req.signal_id,
-            reduce_only=True,
-            instrument_type=req.instrument_type,
-        )
-        tp_req = replace(
-            sl_req,
-            client_order_id=tp_id,
-            order_type=OrderType.LIMIT,
-            stop_price=None,
-            limit_price=req.take_profit_price,
-        )
+        tp_req, sl_req = bracket_leg_requests(req, parent.filled_qty)
         start = max(at, parent.last_evaluated)
         # the stop-loss is created (and so walked) first: if one bar reaches both, it wins
         for leg_req, leg_name, expected in (
@@ -360,7 +339,7 @@ class PaperEngine:
                 leg=leg_name,
             )
             self._add(leg)
-        for leg_id in (tp_id, sl_id):
+        for leg_id in (tp_req.client_order_id, sl_req.client_order_id):
             leg = self._orders[leg_id]
             self._events.append(
                 BrokerEvent(
