@@ -111,7 +111,14 @@ class SizingStage:
             qty=qty,
             stop=stop,
             target=target,
-            notes={**draft.notes, "qty": str(qty), "sizing": reason, **details},
+            notes={
+                **draft.notes,
+                "qty": str(qty),
+                "sizing": reason,
+                "stop": str(stop),
+                "target": "" if target is None else str(target),
+                **details,
+            },
         )
 
 
