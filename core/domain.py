@@ -851,6 +851,26 @@ class StageDecision:
     id: int | None = None
 
 
+class AlertLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a trader must see: the kill switch tripping, an exit that keeps failing."""
+
+    kind: str  # kill_switch, exit, broker, …
+    level: AlertLevel
+    message: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+
 @dataclass(slots=True)
 class DailyPnl:
     """One session's P&L summary. Mirrors seed 001's ``daily_pnl`` table."""

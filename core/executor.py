@@ -4,10 +4,11 @@ One tick (see DESIGN §1):
   0. hold the leader lease (a standby executor does nothing else);
   1. apply pending commands (kill switch, cancels, manual orders, settings);
   2. take broker updates into orders, fills, positions and the journal;
-  3. mark to market and update the day's P&L;
-  4. run pending signals through the pipeline, write the orders ahead, submit them;
-  5. (rebalance plans, later);
-  6. heartbeat (the lease row carries it).
+  3. mark to market and update the day's P&L; evaluate the kill switch's triggers;
+  4. manage open positions: the exit monitor's exits (never blocked) and scale-in adds;
+  5. run pending signals through the pipeline, write the orders ahead, submit them;
+  6. (rebalance plans, later);
+  7. heartbeat (the lease row carries it).
 
 Write-ahead: an order row in ``pending_submit`` is committed, in the same transaction that marks
 its signal routed and re-checks the lease, before the broker is called. An order whose submit
@@ -28,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.commands import CommandHandler
+from core.commands import CommandHandler, LeaseLost
 from core.config import ExecutorConfig
 from core.domain import (
     BrokerEvent,
@@ -59,8 +60,13 @@ from core.ports import (
     OrderRejected,
     Store,
     UnitOfWork,
+    UnknownOrder,
 )
 from core.reconcile import Reconciler
+
+if TYPE_CHECKING:
+    from core.kill_switch_monitor import KillSwitchMonitor
+    from core.position_manager import PositionManager
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
 
 log = logging.getLogger("axion.executor")
@@ -156,6 +162,9 @@ class TradeExecutor:
         )
         self.recent_window = timedelta(seconds=120)
         self._adv_cache: dict[str, Decimal] = {}
+        #: Set by the composition root: exit management and the kill switch's triggers.
+        self.position_manager: PositionManager | None = None
+        self.kill_monitor: KillSwitchMonitor | None = None
 
     # ------------------------------------------------------------------ lease and leadership
     def _renew_lease(self, uow: UnitOfWork, now_wall: datetime) -> bool:
@@ -200,6 +209,8 @@ class TradeExecutor:
             self.kill_switch = kill_switch_from_value(uow.settings.get(KILL_SWITCH_KEY))
             self.commands.load_runtime_settings(uow)
             self.open_orders = {o.client_order_id: o for o in uow.orders.with_status(_IN_FLIGHT)}
+        if self.kill_monitor is not None:
+            self.kill_monitor.load()
         await self.reconciler.recover_in_flight()
         await self.reconciler.reconcile()
 
@@ -237,7 +248,11 @@ class TradeExecutor:
             if self.in_doubt:
                 await self.reconciler.resolve_in_doubt()
             await self.process_updates()
+            if self.kill_monitor is not None:
+                self.kill_monitor.broker_up()
             await self.mark_to_market()
+            if self.position_manager is not None:
+                await self.manage_positions()
             for source in self.signal_sources:
                 await source.emit(self.store, self.clock.now())
             await self.process_signals()
@@ -246,6 +261,10 @@ class TradeExecutor:
             self._housekeeping()
         except BrokerUnavailable as exc:
             self._note_error(f"broker unavailable: {exc}")
+            if self.kill_monitor is not None:
+                now = self.clock.now()
+                self.kill_monitor.broker_down(now)
+                await self.kill_monitor.check(None, None, now)
         return True
 
     def _housekeeping(self) -> None:
@@ -359,13 +378,76 @@ class TradeExecutor:
                 continue
         account = await self.broker.get_account()
         session = self.market.calendar.session_date(now)
+        row = None
         with self.store.unit_of_work() as uow:
             self.journal.mark(uow, prices)
             if session is not None:
-                self.journal.update_daily_pnl(
+                row = self.journal.update_daily_pnl(
                     uow, session, account.equity, now, self.kill_switch.active
                 )
             uow.commit()
+        if self.kill_monitor is not None:
+            await self.kill_monitor.check(account, row, now)
+
+    async def manage_positions(self) -> int:
+        """Step 4: exits for open positions, at current prices (during sessions only)."""
+        assert self.position_manager is not None
+        now = self.clock.now()
+        manager = self.position_manager
+        manager.sync()
+        if not manager.watched or not self.market.calendar.is_open(now):
+            return 0
+        prices: dict[str, Decimal] = {}
+        for symbol in manager.watched:
+            try:
+                prices[symbol] = (await self.market.quote(symbol)).last
+            except (KeyError, ValueError):
+                continue
+        return await manager.run(prices, now)
+
+    async def cancel_protective_legs(self, symbol: str) -> int:
+        """Cancel the working bracket legs of ``symbol`` (before another order closes it)."""
+        cancelled = 0
+        for order in list(self.open_orders.values()):
+            if order.symbol != symbol or order.parent_id is None or order.status.is_terminal:
+                continue
+            try:
+                if await self.broker.cancel_order(order.client_order_id):
+                    cancelled += 1
+            except UnknownOrder:
+                continue
+        return cancelled
+
+    async def write_and_submit(
+        self,
+        requests: Sequence[OrderRequest],
+        decisions: Sequence[StageDecision] = (),
+        on_commit: Callable[[UnitOfWork, list[Order]], None] | None = None,
+    ) -> int:
+        """Write orders the executor decided itself (exits, kill-switch closes, manual orders)
+        ahead, with their decisions and under the lease, then submit them. An id already stored
+        is not written again. Raises :class:`LeaseLost` (and writes nothing) without the lease."""
+        now = self.clock.now()
+        orders: list[Order] = []
+        with self.store.unit_of_work() as uow:
+            for request in requests:
+                if uow.orders.get(request.client_order_id) is not None:
+                    continue
+                orders.extend(self.write_ahead(uow, request, now)[:1])
+            if decisions:
+                uow.decisions.add_many(list(decisions))
+            if on_commit is not None:
+                on_commit(uow, orders)
+            if not orders and on_commit is None and not decisions:
+                return 0
+            if not self._renew_lease(uow, self.wall.now()):
+                uow.rollback()
+                for o in orders:
+                    self.open_orders.pop(o.client_order_id, None)
+                raise LeaseLost()
+            uow.commit()
+        await self.submit_all(orders)
+        return len(orders)
 
     # ------------------------------------------------------------------ step 4: signals
     async def _context(self, now: datetime) -> PipelineContext:

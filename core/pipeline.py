@@ -72,6 +72,9 @@ class OrderDraft:
     price: Decimal | None = None
     stop: Decimal | None = None
     target: Decimal | None = None
+    #: The limit of a limit entry in the traded instrument (the entry stage sets it); when
+    #: None, a limit entry is placed at the signal's entry (or the routed instrument's price).
+    limit_price: Decimal | None = None
 
 
 class Stage(Protocol):
@@ -122,7 +125,9 @@ def build_request(draft: OrderDraft) -> OrderRequest:
     routed = draft.symbol != s.symbol
     kwargs: dict[str, object] = {}
     if order_type is OrderType.LIMIT:
-        if routed:
+        if draft.limit_price is not None:
+            kwargs["limit_price"] = draft.limit_price
+        elif routed:
             # the limit is the signal's entry translated into the traded instrument
             if draft.price is None or s.entry is None:
                 raise Rejected("no price to place a limit in the routed instrument")

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from core.domain import (
     AccountState,
+    Alert,
     Bar,
     BrokerEvent,
     BrokerOrder,
@@ -361,6 +362,14 @@ class DecisionRepository(Protocol):
     def recent(self, limit: int = 100) -> list[StageDecision]: ...
 
 
+class AlertRepository(Protocol):
+    def add(self, alert: Alert) -> int: ...
+
+    def recent(self, limit: int = 100, unacknowledged: bool = False) -> list[Alert]: ...
+
+    def acknowledge(self, alert_id: int, by: str, at: datetime) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -374,6 +383,7 @@ class UnitOfWork(Protocol):
     lease: LeaseRepository
     reconciliation: ReconciliationRepository
     decisions: DecisionRepository
+    alerts: AlertRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -25,6 +25,7 @@ from db.prepared import PreparedStatement
 from db.repositories._base import InsertBuilder, for_dialect
 from db.repositories.journal import SqlJournalRepository
 from db.repositories.operations import (
+    SqlAlertRepository,
     SqlCommandRepository,
     SqlDecisionRepository,
     SqlLeaseRepository,
@@ -64,6 +65,7 @@ class SqlUnitOfWork:
         self.lease = SqlLeaseRepository(self)
         self.reconciliation = SqlReconciliationRepository(self)
         self.decisions = SqlDecisionRepository(self)
+        self.alerts = SqlAlertRepository(self)
 
     @property
     def connection(self) -> Connection:

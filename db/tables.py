@@ -279,6 +279,22 @@ class RiskDecisionRow(Base):
     at: Mapped[datetime]
 
 
+class AlertRow(Base):
+    """Alerts for the trader (revision 0003)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(NAME))
+    level: Mapped[str] = mapped_column(String(NAME))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None]
+
+
 class ReconciliationDiffRow(Base):
     __tablename__ = "reconciliation_diffs"
 
@@ -330,6 +346,7 @@ SETTINGS = cast(Table, SettingRow.__table__)
 LEASES = cast(Table, ExecutorLeaseRow.__table__)
 RECONCILIATION = cast(Table, ReconciliationDiffRow.__table__)
 DECISIONS = cast(Table, RiskDecisionRow.__table__)
+ALERTS = cast(Table, AlertRow.__table__)
 PAPER_ACCOUNTS = cast(Table, PaperAccountRow.__table__)
 PAPER_ORDERS = cast(Table, PaperOrderRow.__table__)
 PAPER_FILLS = cast(Table, PaperFillRow.__table__)

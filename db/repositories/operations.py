@@ -8,12 +8,19 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, case, func, insert, select, update
 
-from core.domain import Command, CommandStatus, ReconciliationDiff, StageDecision
+from core.domain import (
+    Alert,
+    AlertLevel,
+    Command,
+    CommandStatus,
+    ReconciliationDiff,
+    StageDecision,
+)
 from core.ports import LeaseInfo, SettingValue
 from db.errors import RowNotFoundError
 from db.prepared import PreparedStatement
 from db.repositories._base import InsertBuilder, Repository, enum_value, for_dialect
-from db.tables import COMMANDS, DECISIONS, LEASES, RECONCILIATION, SETTINGS
+from db.tables import ALERTS, COMMANDS, DECISIONS, LEASES, RECONCILIATION, SETTINGS
 from db.types import JSONDoc, UTCDateTime
 
 # ---------------------------------------------------------------------------------------------
@@ -385,3 +392,66 @@ class SqlDecisionRepository(Repository):
     def recent(self, limit: int = 100) -> list[StageDecision]:
         rows = self._conn.execute(_RECENT_DECISIONS, {"b_limit": limit})
         return [_decision_from_row(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts
+# ---------------------------------------------------------------------------------------------
+
+_INSERT_ALERT = insert(ALERTS)
+_RECENT_ALERTS = select(ALERTS).order_by(ALERTS.c.id.desc()).limit(bindparam("b_limit"))
+_UNACKNOWLEDGED_ALERTS = (
+    select(ALERTS)
+    .where(ALERTS.c.acknowledged_at.is_(None))
+    .order_by(ALERTS.c.id.desc())
+    .limit(bindparam("b_limit"))
+)
+_ACKNOWLEDGE_ALERT = (
+    update(ALERTS)
+    .where(ALERTS.c.id == bindparam("b_id"), ALERTS.c.acknowledged_at.is_(None))
+    .values(
+        acknowledged_by=bindparam("b_by"),
+        acknowledged_at=bindparam("b_at", type_=UTCDateTime()),
+    )
+)
+
+
+def _alert_from_row(r: Row[Any]) -> Alert:
+    m = r._mapping
+    return Alert(
+        kind=m["kind"],
+        level=AlertLevel(m["level"]),
+        message=m["message"],
+        at=m["at"],
+        details=dict(m["details"] or {}),
+        id=m["id"],
+        acknowledged_by=m["acknowledged_by"],
+        acknowledged_at=m["acknowledged_at"],
+    )
+
+
+class SqlAlertRepository(Repository):
+    """Alerts for the trader; kept, and acknowledged by name."""
+
+    __slots__ = ()
+
+    def add(self, alert: Alert) -> int:
+        result = self._conn.execute(
+            _INSERT_ALERT.returning(ALERTS.c.id),
+            {
+                "kind": alert.kind,
+                "level": alert.level.value,
+                "message": alert.message,
+                "details": alert.details,
+                "at": alert.at,
+            },
+        )
+        return int(result.scalar_one())
+
+    def recent(self, limit: int = 100, unacknowledged: bool = False) -> list[Alert]:
+        query = _UNACKNOWLEDGED_ALERTS if unacknowledged else _RECENT_ALERTS
+        return [_alert_from_row(r) for r in self._conn.execute(query, {"b_limit": limit})]
+
+    def acknowledge(self, alert_id: int, by: str, at: datetime) -> bool:
+        result = self._conn.execute(_ACKNOWLEDGE_ALERT, {"b_id": alert_id, "b_by": by, "b_at": at})
+        return bool(result.rowcount)
