@@ -25,7 +25,7 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -165,6 +165,8 @@ class TradeExecutor:
         #: Set by the composition root: exit management and the kill switch's triggers.
         self.position_manager: PositionManager | None = None
         self.kill_monitor: KillSwitchMonitor | None = None
+        #: The risk gate's check of a scale-in add: (allowed qty or None, reason).
+        self.add_check: Callable[..., Awaitable[tuple[Decimal | None, str]]] | None = None
 
     # ------------------------------------------------------------------ lease and leadership
     def _renew_lease(self, uow: UnitOfWork, now_wall: datetime) -> bool:

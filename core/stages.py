@@ -14,11 +14,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.domain import CENT, ONE, ZERO, AccountState, Direction, InstrumentType, Side
+from core.exits.model import ExitConfig
+from core.exits.monitor import ExitMonitor
 from core.instruments.config import InstrumentConfig
 from core.instruments.etf_sizer import LeveragedETFSizer
 from core.instruments.modes import InstrumentMode
 from core.instruments.router import InstrumentDecision, InstrumentRouter
 from core.instruments.sector_map import sector_of
+from core.kill_switch_monitor import KillSwitchMonitor
 from core.pipeline import (
     KillSwitchGate,
     OrderDraft,
@@ -27,13 +30,17 @@ from core.pipeline import (
     SignalPipeline,
     ValidateSignal,
 )
+from core.position_manager import PositionManager
 from core.risk.config import AGGRESSIVE, RiskProfile
 from core.risk.gate import RiskGate
+from core.risk.kill_switch import KillSwitchConfig
 from core.risk.model import OrderFingerprint, RiskSnapshot, TradeIntent, WorkingOrder
+from core.sizing.entry import EntryStage
+from core.sizing.position import PositionSizer
+from core.sizing.scale_in import ScaleInPlan
 
 if TYPE_CHECKING:
     from core.executor import TradeExecutor
-from core.sizing.position import PositionSizer
 
 
 class OptionsUnavailable(Rejected):
@@ -209,19 +216,53 @@ def full_pipeline(
     stock_sizer: PositionSizer,
     etf_sizer: LeveragedETFSizer,
     gate: RiskGate,
+    entry: EntryStage | None = None,
 ) -> SignalPipeline:
+    """validate → kill switch → instrument router → sizer → entry (order type, scale-in
+    split) → risk gate."""
     return SignalPipeline(
         [
             ValidateSignal(),
             KillSwitchGate(),
             InstrumentStage(router),
             SizingStage(stock_sizer, etf_sizer),
+            entry or EntryStage(),
             RiskStage(gate),
         ]
     )
 
 
+class AddCheck:
+    """The risk gate's say on a scale-in add: the quantity it allows, or why not."""
+
+    def __init__(self, gate: RiskGate):
+        self.gate = gate
+
+    async def __call__(
+        self, ex: TradeExecutor, plan: ScaleInPlan, price: Decimal, now: datetime
+    ) -> tuple[Decimal | None, str]:
+        ctx = await ex._context(now)
+        assert isinstance(ctx.risk, RiskBook)
+        trade = ex.journal.open_trades.get(plan.symbol)
+        intent = TradeIntent(
+            symbol=plan.symbol,
+            direction=Direction.LONG if plan.entry_side is Side.BUY else Direction.SHORT,
+            qty=plan.remaining_qty,
+            price=price,
+            stop=trade.stop_loss if trade is not None else None,
+            trade_type=plan.trade_type,
+            instrument_type=plan.instrument_type,
+            signal_id=plan.signal_id,
+        )
+        decision = self.gate.validate(intent, ctx.risk.snapshot, now)
+        if not decision.approved or decision.qty is None:
+            failed = ", ".join(c.name for c in decision.failed_checks)
+            return None, decision.reason or f"risk gate rejected: {failed}"
+        return decision.qty, decision.reason or "approved"
+
+
 __all__ = [
+    "AddCheck",
     "InstrumentStage",
     "OptionsUnavailable",
     "RiskStage",
@@ -235,6 +276,7 @@ def use_full_pipeline(
     mode: InstrumentMode = InstrumentMode.BOTH,
     profile: RiskProfile = AGGRESSIVE,
     instrument_config: InstrumentConfig | None = None,
+    exit_config: ExitConfig | None = None,
 ) -> None:
     """Give ``ex`` the seed 001 pipeline: validate → kill switch → instrument router → sizer →
     risk gate, all reading the given mode and risk profile."""
@@ -254,3 +296,15 @@ def use_full_pipeline(
     ex.pipeline_needs_market = True
     ex.instrument_mode = mode
     ex.risk_snapshot = build_risk_book
+    ex.add_check = AddCheck(gate)
+    # Exit management and the kill switch's triggers follow the profile too; an executor that
+    # already manages positions keeps its manager (and what it has learnt from the bars).
+    if ex.position_manager is None:
+        ex.position_manager = PositionManager(
+            ex, ExitMonitor(exit_config or ExitConfig(), ex.market.calendar)
+        )
+    kill_config = KillSwitchConfig.from_profile(profile)
+    if ex.kill_monitor is None:
+        ex.kill_monitor = KillSwitchMonitor(ex, kill_config)
+    else:
+        ex.kill_monitor.config = kill_config

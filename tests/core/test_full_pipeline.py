@@ -87,13 +87,18 @@ def test_leveraged_etf_mode_buys_the_bull_or_inverse_fund_sized_and_gated(world)
         "kill_switch",
         "instrument",
         "sizing",
+        "entry",
         "risk",
     ]
     assert order.symbol == "TQQQ" and order.request.side.value == "buy"
     assert order.status is OrderStatus.FILLED
     # ETF sizing: 5% of 100,000 at risk; QQQ stop 1% away -> TQQQ stop 3% away at 80 -> 2083 shares,
-    # capped at 15% of equity in notional: 15,000 / 80 = 187 shares
-    assert order.request.qty == D(187)
+    # capped at 15% of equity in notional: 15,000 / 80 = 187 shares; half goes in first (market,
+    # conviction 80), the other 94 wait for the first pullback that holds
+    assert decisions[3].details["qty"] == "187"
+    assert decisions[4].details["entry_type"] == "market"
+    assert decisions[4].details["scale_in_remaining"] == "94"
+    assert order.request.qty == D(93)
     s2, d2, o2 = trail(store, short)
     # the inverse fund is bought for a short signal; the gate sees the TQQQ long already working
     assert d2[2].details["ticker"] == "SQQQ"
@@ -119,8 +124,9 @@ def test_stock_routing_and_risk_rejections_are_traced(world):
     first = add(store, clock, "AAPL", Direction.LONG, "200", "198")
     asyncio.run(ex.tick())
     _, _, order = trail(store, first)
-    # 5% of 100,000 = 5,000 at risk over 2.00 -> 2,500 shares, capped at 15% / 200.01 -> 74
-    assert order.symbol == "AAPL" and order.request.qty == D(74)
+    # 5% of 100,000 = 5,000 at risk over 2.00 -> 2,500 shares, capped at 15% / 200.01 -> 74,
+    # of which 37 go in first
+    assert order.symbol == "AAPL" and order.request.qty == D(37)
     again = add(store, clock, "AAPL", Direction.SHORT, "200", "202")
     low = add(store, clock, "AAPL", Direction.LONG, "200", "198", conviction=40)
     asyncio.run(ex.tick())

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.domain import Bar, Quote, to_decimal
+from core.marketdata.bars import aggregate, select, timeframe_minutes
 from core.marketdata.calendar import ExchangeCalendar, ManualClock, default_calendar
 from core.ports import Clock, MarketCalendar, UnknownSymbol
 
@@ -82,6 +83,7 @@ class FixedMarket:
         self._ends: dict[str, list[datetime]] = {}
         self._adv = {s: to_decimal(v) for s, v in (adv or {}).items()}
         self._quotes: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+        self._combined: dict[tuple[str, str], tuple[list[Bar], list[datetime]]] = {}
         for symbol, rows in (bars or {}).items():
             self.add_bars(symbol, rows)
 
@@ -91,6 +93,8 @@ class FixedMarket:
         ordered = [merged[k] for k in sorted(merged)]
         self._bars[symbol] = ordered
         self._ends[symbol] = [b.end for b in ordered]
+        for key in [k for k in self._combined if k[0] == symbol]:
+            del self._combined[key]
         self._adv.setdefault(symbol, Decimal(1_000_000))
 
     def set_quote(self, symbol: str, bid: Any, ask: Any, last: Any | None = None) -> None:
@@ -128,10 +132,19 @@ class FixedMarket:
     ) -> list[Bar]:
         if symbol not in self._bars:
             raise UnknownSymbol(symbol)
+        upto = end if end is not None else self.clock.now()
         if timeframe != "1Min":
-            raise ValueError(f"FixedMarket only has 1Min bars, not {timeframe}")
+            # other timeframes are the 1-minute bars combined, as the replay market does
+            key = (symbol, timeframe)
+            if key not in self._combined:
+                combined = aggregate(
+                    self._bars[symbol], timeframe_minutes(timeframe), self.calendar
+                )
+                self._combined[key] = (combined, [b.end for b in combined])
+            series, ends = self._combined[key]
+            return select(series, ends, start, upto, limit)
         ends = self._ends[symbol]
-        hi = bisect.bisect_right(ends, end if end is not None else self.clock.now())
+        hi = bisect.bisect_right(ends, upto)
         lo = 0 if start is None else bisect.bisect_right(ends, start)
         if limit is not None:
             lo = max(lo, hi - limit)
