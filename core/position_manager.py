@@ -33,6 +33,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.domain import (
+    Alert,
+    AlertLevel,
     Bar,
     Direction,
     OrderRequest,
@@ -61,6 +63,8 @@ log = logging.getLogger("axion.positions")
 
 #: Bars fetched to prime a (symbol, timeframe) the first time (the macro cloud needs 50).
 HISTORY_BARS = 150
+#: Exit orders tried per trade and reason; after that a trader is alerted and must act.
+MAX_EXIT_ATTEMPTS = 3
 
 
 def exit_client_order_id(trade_id: int, reason: ExitReason | str, attempt: int) -> str:
@@ -126,6 +130,7 @@ class PositionManager:
         self._fed_until: dict[tuple[str, str], datetime] = {}
         self.exits_sent = 0
         self.last_decisions: dict[str, ExitDecision] = {}
+        self._alerted: set[tuple[int | None, ExitReason]] = set()
 
     # ------------------------------------------------------------------ watching trades
     def sync(self) -> None:
@@ -366,6 +371,29 @@ class PositionManager:
             plan.signal_id, "scale_in", approved, self.ex.clock.now(), reason, details
         )
 
+    def _alert_stuck_exit(self, trade: TradeExecution, decision: ExitDecision) -> None:
+        """The broker refused the exit every time: stop retrying and tell the trader, once."""
+        key = (trade.id, decision.reason)
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        message = (
+            f"{trade.ticker}: the {decision.reason.value} exit was refused {MAX_EXIT_ATTEMPTS} "
+            f"times; the position stays open until a trader closes it"
+        )
+        log.error(message)
+        with self.ex.store.unit_of_work() as uow:
+            uow.alerts.add(
+                Alert(
+                    kind="exit",
+                    level=AlertLevel.CRITICAL,
+                    message=message,
+                    at=self.ex.clock.now(),
+                    details={"trade_id": trade.id, "reason": decision.reason.value},
+                )
+            )
+            uow.commit()
+
     def _exit_working(self, symbol: str) -> bool:
         """An exit or another reduce-only order (not a bracket leg) is working for ``symbol``."""
         return any(
@@ -385,6 +413,9 @@ class PositionManager:
             attempt = 1
             while uow.orders.get(exit_client_order_id(trade.id, decision.reason, attempt)):
                 attempt += 1
+        if attempt > MAX_EXIT_ATTEMPTS:
+            self._alert_stuck_exit(trade, decision)
+            return None
         return OrderRequest(
             client_order_id=exit_client_order_id(trade.id, decision.reason, attempt),
             symbol=trade.ticker,

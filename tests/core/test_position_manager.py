@@ -28,6 +28,7 @@ from core.domain import (
 from core.executor import TradeExecutor
 from core.instruments.modes import InstrumentMode
 from core.marketdata.calendar import ManualClock, default_calendar
+from core.ports import OrderRejected
 from core.stages import use_full_pipeline
 from db.engine import open_store
 from tests.core.brokers.fixed_market import FixedMarket, at, session_bars
@@ -324,3 +325,38 @@ def test_a_scale_in_plan_is_closed_with_its_reason_and_not_rebuilt_after_a_resta
     use_full_pipeline(ex2, InstrumentMode.OPTIONS)
     tick_at(ex2, clock, at(20, 15, 33))
     assert sid not in ex2.position_manager.plans
+
+
+class RefusingExits:
+    """The paper broker, except that it refuses every exit-monitor order."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def submit_order(self, request):
+        if request.client_order_id.startswith("ax-x"):
+            raise OrderRejected("exits refused for the test", "test")
+        return await self._inner.submit_order(request)
+
+
+def test_an_exit_the_broker_keeps_refusing_is_tried_three_times_then_alerted(tmp_path, closers):
+    clock = ManualClock(at(20, 19, 0))
+    store, ex = build(tmp_path, clock, {"AAPL": history("AAPL", DAYS, "200")})
+    closers.append(store)
+    ex.broker = RefusingExits(ex.broker)
+    add_signal(store, clock, "AAPL", Direction.LONG, "200", "198", "204")
+    tick_at(ex, clock, at(20, 19, 0))
+    tick_at(ex, clock, at(20, 19, 1))
+    for minute in range(55, 60):  # EOD from 15:55 ET, one try per tick
+        tick_at(ex, clock, at(20, 20, minute))
+    exits = sorted(c for c in orders_of(store) if c.startswith("ax-x"))
+    (trade,) = trades_of(store)
+    assert exits == [f"ax-x{trade.id}-eod_close-{n}" for n in (1, 2, 3)]
+    assert all(orders_of(store)[c].status is OrderStatus.REJECTED for c in exits)
+    with store.unit_of_work(read_only=True) as uow:
+        alerts = [a for a in uow.alerts.recent() if a.kind == "exit"]
+    assert len(alerts) == 1 and "eod_close exit was refused 3 times" in alerts[0].message
+    assert "AAPL" in ex.journal.positions
