@@ -15,7 +15,7 @@ from core.marketdata.replay import ReplayMarket
 from core.marketdata.simulated import SimulatedMarket
 from core.ports import Broker, MarketData
 from core.risk.config import profile_named
-from core.signals.demo import DemoSignalSource
+from core.signals.demo import demo_signal_source
 from core.stages import use_full_pipeline
 from db.engine import open_store
 from db.store import SqlStore
@@ -29,6 +29,11 @@ class Runtime:
     broker: Broker
     config: ExecutorConfig
     signal_sources: list[SignalSource] = field(default_factory=list)
+    demo: bool = False
+
+    @property
+    def instrument_mode(self) -> InstrumentMode:
+        return InstrumentMode(self.settings.mode_for(self.demo))
 
     def make_executor(self, holder_id: str | None = None) -> TradeExecutor:
         executor = TradeExecutor(
@@ -40,10 +45,10 @@ class Runtime:
             signal_sources=self.signal_sources,
         )
         if self.settings.pipeline == "full":
+            # stored run-time settings (executor.instrument_mode, risk.profile) replace these
+            # when the executor becomes leader
             use_full_pipeline(
-                executor,
-                InstrumentMode(self.settings.instrument_mode),
-                profile_named(self.settings.risk_profile),
+                executor, self.instrument_mode, profile_named(self.settings.risk_profile)
             )
         return executor
 
@@ -77,5 +82,5 @@ def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> 
     )
     sources: list[SignalSource] = []
     if demo:
-        sources.append(DemoSignalSource(market, settings.watchlist_symbols))
-    return Runtime(settings, store, market, broker, config, sources)
+        sources.append(demo_signal_source(market, settings.watchlist_symbols))
+    return Runtime(settings, store, market, broker, config, sources, demo=demo)

@@ -12,6 +12,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/axion.db"
+DEFAULT_INSTRUMENT_MODE = "both"
+DEMO_INSTRUMENT_MODE = "leveraged_etf"
 
 
 class AxionSettings(BaseSettings):
@@ -27,10 +29,14 @@ class AxionSettings(BaseSettings):
     initial_cash: str = "100000"
     tick_ms: int = Field(250, ge=1, le=60_000)
     lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
-    watchlist: str = "SPY,QQQ,AAPL,MSFT,NVDA,TQQQ"
+    #: Symbols the demo's EMA-cloud scan watches. The leveraged ETFs their signals route to
+    #: (SPXL/SPXS, TQQQ/SQQQ, SOXL/SOXS) trade on the simulated market; the technology funds a
+    #: signal on AAPL or MSFT would need (TECL/TECS) do not, so those signals would be rejected.
+    watchlist: str = "SPY,QQQ,NVDA,TQQQ,SOXL,SPXL"
     #: "full" = instrument router, sizer and risk gate; "pass_through" = validate and submit as is
     pipeline: Literal["full", "pass_through"] = "full"
-    instrument_mode: Literal["options", "leveraged_etf", "both"] = "both"
+    #: None: "both" (the seed's default), or "leveraged_etf" for the demo (see ``mode_for``)
+    instrument_mode: Literal["options", "leveraged_etf", "both"] | None = None
     risk_profile: Literal["aggressive", "conservative"] = "aggressive"
 
     @field_validator("database_url")
@@ -41,6 +47,14 @@ class AxionSettings(BaseSettings):
                 "database_url must be a SQLAlchemy URL such as sqlite:///./data/axion.db"
             )
         return v
+
+    def mode_for(self, demo: bool) -> str:
+        """The instrument mode to start with. The demo defaults to leveraged ETFs: in the other
+        modes scalp signals (most of what the 1-minute EMA clouds give) route to options, which
+        are rejected until options trading is supported."""
+        if self.instrument_mode is not None:
+            return self.instrument_mode
+        return DEMO_INSTRUMENT_MODE if demo else DEFAULT_INSTRUMENT_MODE
 
     @property
     def watchlist_symbols(self) -> list[str]:

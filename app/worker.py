@@ -29,7 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--broker", choices=["paper"], help="broker adapter (default paper)")
     p.add_argument("--account", help="account name (default paper-default)")
-    p.add_argument("--demo", action="store_true", help="seed a watchlist and generate demo signals")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="scan the watchlist with the EMA-cloud engine (default mode leveraged_etf)",
+    )
     p.add_argument("--speed", type=float, help="simulated market speed multiplier (default 60)")
     p.add_argument("--tick-ms", type=int, help="tick interval in milliseconds (default 250)")
     p.add_argument("--status-every", type=float, default=10.0, help="seconds between status lines")
@@ -42,7 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["full", "pass_through"],
         help="full (router, sizer, risk gate; default) or pass_through (validate and submit)",
     )
-    p.add_argument("--mode", choices=["options", "leveraged_etf", "both"], help="instrument mode")
+    p.add_argument(
+        "--mode",
+        choices=["options", "leveraged_etf", "both"],
+        help="instrument mode (default both; leveraged_etf with --demo)",
+    )
     p.add_argument("--risk-profile", choices=["aggressive", "conservative"], help="risk profile")
     return p.parse_args(argv)
 
@@ -75,12 +83,15 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     log = logging.getLogger("axion.worker")
     log.info(
-        "worker %s starting: store=%s broker=%s account=%s demo=%s",
+        "worker %s starting: store=%s broker=%s account=%s demo=%s pipeline=%s mode=%s risk=%s",
         executor.holder_id,
         runtime.store.engine.url.render_as_string(hide_password=True),
         runtime.broker.name,
         runtime.config.account,
         args.demo,
+        runtime.settings.pipeline,
+        runtime.instrument_mode.value,
+        runtime.settings.risk_profile,
     )
 
     async def stop_after(seconds: float) -> None:

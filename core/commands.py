@@ -54,6 +54,36 @@ class CommandHandler:
         per_tick = uow.settings.get("executor.max_signals_per_tick")
         if per_tick is not None:
             self.ex.max_signals_per_tick = int(per_tick.value)
+        mode_setting = uow.settings.get("executor.instrument_mode")
+        profile_setting = uow.settings.get("risk.profile")
+        if not self.ex.pipeline_needs_market or (mode_setting is None and profile_setting is None):
+            return  # nothing stored, or a pass-through pipeline with no router or risk gate
+        # imported here: core.stages imports the executor, which imports this module
+        from core.instruments.modes import InstrumentMode
+        from core.risk.config import AGGRESSIVE, RiskProfile
+        from core.stages import use_full_pipeline
+
+        current_mode = self.ex.instrument_mode
+        current_profile = AGGRESSIVE
+        for stage in getattr(self.ex.pipeline, "stages", ()):
+            found = getattr(getattr(stage, "gate", None), "profile", None)
+            if isinstance(found, RiskProfile):
+                current_profile = found
+        mode = current_mode if isinstance(current_mode, InstrumentMode) else InstrumentMode.BOTH
+        profile = current_profile
+        if mode_setting is not None:  # values were validated when stored; a bad one is skipped
+            try:
+                mode = InstrumentMode(mode_setting.value)
+            except (ValueError, TypeError):
+                log.warning("stored instrument mode %r ignored", mode_setting.value)
+        if profile_setting is not None:
+            try:
+                profile = RiskProfile.from_dict(profile_setting.value)
+            except ValidationError as exc:
+                log.warning("stored risk profile ignored: %s", exc)
+        if mode != current_mode or profile != current_profile:
+            use_full_pipeline(self.ex, mode, profile)
+            log.info("pipeline: instrument mode %s, risk profile %s", mode.value, profile.name)
 
     async def apply_pending(self, limit: int = 50) -> int:
         with self.ex.store.unit_of_work(read_only=True) as uow:

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.domain import ValidationError, positive, to_decimal
+from core.instruments.modes import InstrumentMode
+from core.risk.config import validate_profile_setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +84,24 @@ def _decimal_fraction(value: Any) -> str:
     return str(d)
 
 
+def _instrument_mode(value: Any) -> str:
+    try:
+        return InstrumentMode(value).value
+    except (ValueError, TypeError):
+        known = ", ".join(m.value for m in InstrumentMode)
+        raise ValidationError(f"unknown instrument mode {value!r}; known modes: {known}") from None
+
+
 #: Keys an ``update_setting`` command may change, each with a validator returning the stored value.
+#: ``executor.instrument_mode`` and ``risk.profile`` take effect when the executor runs the full
+#: pipeline; a profile is stored as its full field dict (given by name, or as an edited profile
+#: whose missing fields come from the shipped profile it names, else the aggressive one).
 RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "executor.default_qty": _positive_decimal,
     "executor.max_signals_per_tick": _int_between(1, 10_000),
+    "executor.instrument_mode": _instrument_mode,
     "paper.participation_rate": _decimal_fraction,
+    "risk.profile": validate_profile_setting,
 }
 
 

@@ -72,7 +72,7 @@ class KillSwitchMonitor:
         self.disconnected_since: datetime | None = None
         self._actions_done_for: str | None = None
         self._returns: tuple[Decimal, ...] = ()
-        self._returns_at_fills = -1
+        self._returns_key: tuple[int, datetime | None] | None = None
         self._last_equity: Decimal | None = None
         self._last_row: DailyPnl | None = None
 
@@ -83,7 +83,7 @@ class KillSwitchMonitor:
             stored = uow.settings.get(ACTIONS_KEY)
         value = stored.value if stored is not None else None
         self._actions_done_for = value.get("for") if isinstance(value, dict) else None
-        self._returns_at_fills = -1
+        self._returns_key = None
 
     def broker_up(self) -> None:
         self.disconnected_since = None
@@ -94,18 +94,29 @@ class KillSwitchMonitor:
 
     # ------------------------------------------------------------------ triggers
     def _recent_returns(self) -> tuple[Decimal, ...]:
-        """Returns of the latest closed trades, oldest first (re-read only after new fills)."""
-        if self._returns_at_fills == self.ex.stats.fills:
+        """Returns of the latest closed trades, oldest first (re-read only after new fills or a
+        release). Trades closed before the switch was last released do not count again: no
+        trade can close while it is on, so they would trip it again at once, for good."""
+        state = self.ex.kill_switch
+        released_at = state.at if not state.active else None
+        key = (self.ex.stats.fills, released_at)
+        if self._returns_key == key:
             return self._returns
         n = self.config.consecutive_losses
         with self.ex.store.unit_of_work(read_only=True) as uow:
             trades = uow.journal.trades(limit=max(50, n * 10))
         closed = sorted(
-            (t for t in trades if t.status is TradeStatus.CLOSED and t.exit_time is not None),
+            (
+                t
+                for t in trades
+                if t.status is TradeStatus.CLOSED
+                and t.exit_time is not None
+                and (released_at is None or t.exit_time > released_at)
+            ),
             key=lambda t: (t.exit_time, t.id or 0),
         )
         self._returns = tuple(t.pnl_pct for t in closed[-n:] if t.pnl_pct is not None)
-        self._returns_at_fills = self.ex.stats.fills
+        self._returns_key = key
         return self._returns
 
     def inputs(

@@ -270,8 +270,9 @@ class KillSwitch:
         return None if reason is None else self.activate(reason, now, SYSTEM_ACTOR)
 
     def deactivate(self, by: str, reason: str, now: datetime) -> KillSwitchState:
-        """Release the switch. Only a named person may: the engine never releases it itself."""
-        if not by or not by.strip() or by.strip() == SYSTEM_ACTOR:
+        """Release the switch. Only a named person may: the engine never releases it itself, under
+        its own actor name in any letter case."""
+        if not by or not by.strip() or by.strip().casefold() == SYSTEM_ACTOR:
             raise ValidationError("only a named person can release the kill switch")
         if not reason or not reason.strip():
             raise ValidationError("releasing the kill switch needs a reason")

@@ -1,78 +1,50 @@
-"""A simple demo strategy so that a fresh install shows orders and fills within a minute.
+"""The demo strategy: the EMA-cloud engine (seed 001) scanning the watchlist on a schedule, so that
+a fresh install shows signals, orders and fills within a minute.
 
-Every ``every`` of market time it takes the next symbol of the watchlist and writes one bracket
-signal: long when the last close is above the average of the last ``lookback`` one-minute closes,
-short otherwise, with a stop and a 1.5:1 target around the last price.
+Every demo signal is an EMA-cloud signal (source ``"ema_cloud"``); nothing here makes signals up.
+The demo only chooses how the engine is run:
+
+* **Scan every minute of market time.** The scalp timeframe (1-minute bars) gets a new bar every
+  minute, so a scan per minute sees every bar once. At the default market speed (60 simulated
+  seconds per real second) that is one scan per real second.
+* **Seed thresholds.** The engine keeps the seed's clouds, timeframes and conviction bands
+  (:class:`~core.signals.ema_cloud.EmaCloudConfig` defaults): on the default simulated market and
+  watchlist the 1-minute timeframe alone gives a setup every few market minutes, which is a few
+  seconds of real time at the default speed.
+* **History.** The simulated market serves 20 sessions of intraday bars before the clock's start,
+  so every timeframe has its warm-up from the first scan; at a session's open the previous
+  session's bars are too old to act on and the first signals follow the first completed bars.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from collections.abc import Sequence
+from datetime import timedelta
 
-from core.domain import CENT, Direction, OrderType, Signal, TradeType
-from core.ports import MarketData, Store
+from core.ports import MarketData
+from core.signals.ema_cloud import EmaCloudConfig, EmaCloudEngine, EmaCloudSource
+
+#: Engine settings of the demo: the seed 001 defaults (see the module docstring).
+DEMO_EMA_CLOUD_CONFIG = EmaCloudConfig()
+#: Market time between scans of the watchlist.
+DEMO_SCAN_EVERY = timedelta(minutes=1)
 
 
-class DemoSignalSource:
-    def __init__(
-        self,
-        market: MarketData,
-        watchlist: list[str],
-        every: timedelta = timedelta(minutes=3),
-        qty: Decimal = Decimal(10),
-        stop_pct: Decimal = Decimal("0.004"),
-        lookback: int = 10,
-    ):
-        unknown = sorted(set(watchlist) - set(market.symbols()))
-        if unknown:
-            raise ValueError(
-                f"watchlist has symbols the market does not know: {', '.join(unknown)}"
-            )
-        if not watchlist:
-            raise ValueError("the demo needs at least one symbol")
-        self.market = market
-        self.watchlist = list(watchlist)
-        self.every = every
-        self.qty = qty
-        self.stop_pct = stop_pct
-        self.lookback = lookback
-        self._next_at: datetime | None = None
-        self._i = 0
-        self.emitted = 0
+def demo_signal_source(
+    market: MarketData,
+    watchlist: Sequence[str],
+    config: EmaCloudConfig = DEMO_EMA_CLOUD_CONFIG,
+    every: timedelta = DEMO_SCAN_EVERY,
+) -> EmaCloudSource:
+    """The demo's signal source: EMA-cloud scans of ``watchlist`` every ``every`` of market time.
 
-    async def emit(self, store: Store, now: datetime) -> int:
-        if not self.market.calendar.is_open(now):
-            return 0
-        if self._next_at is not None and now < self._next_at:
-            return 0
-        self._next_at = now + self.every
-        symbol = self.watchlist[self._i % len(self.watchlist)]
-        self._i += 1
-        quote = await self.market.quote(symbol)
-        bars = await self.market.bars(symbol, "1Min", limit=self.lookback)
-        closes = [b.close for b in bars] or [quote.last]
-        average = sum(closes, Decimal(0)) / len(closes)
-        direction = Direction.LONG if quote.last >= average else Direction.SHORT
-        entry = quote.last
-        risk = max((entry * self.stop_pct).quantize(CENT), CENT)
-        sign = 1 if direction is Direction.LONG else -1
-        signal = Signal(
-            symbol=symbol,
-            direction=direction,
-            entry=entry,
-            stop=entry - sign * risk,
-            target=entry + sign * (risk * Decimal("1.5")).quantize(CENT),
-            created_at=now,
-            qty=self.qty,
-            conviction=75,
-            trade_type=TradeType.DAY,
-            timeframe="10Min",
-            source="demo",
-            order_type=OrderType.BRACKET,
-        )
-        with store.unit_of_work() as uow:
-            uow.signals.add(signal)
-            uow.commit()
-        self.emitted += 1
-        return 1
+    Raises ``ValueError`` for an empty watchlist or symbols the market does not know."""
+    if not watchlist:
+        raise ValueError("the demo needs at least one symbol")
+    unknown = sorted(set(watchlist) - set(market.symbols()))
+    if unknown:
+        raise ValueError(f"watchlist has symbols the market does not know: {', '.join(unknown)}")
+    return EmaCloudSource(EmaCloudEngine(market, config), list(watchlist), every=every)
+
+
+__all__ = ["DEMO_EMA_CLOUD_CONFIG", "DEMO_SCAN_EVERY", "demo_signal_source"]

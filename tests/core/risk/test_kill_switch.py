@@ -213,6 +213,14 @@ class TestActivateDeactivate:
         assert state == KillSwitchState(False, "reviewed the losses", c.now(), "alice")
         assert not ks.active
 
+    def test_the_engine_cannot_release_it_under_its_name_in_another_case(self):
+        ks = KillSwitch()
+        ks.activate("daily loss", NOON)
+        for who in ("System", "SYSTEM", " sYsTeM "):
+            with pytest.raises(ValidationError, match="only a named person"):
+                ks.deactivate(who, "reviewed", NOON)
+        assert ks.active
+
     def test_releasing_an_inactive_switch_is_refused(self):
         with pytest.raises(ValidationError, match="not on"):
             KillSwitch().deactivate("alice", "why not", NOON)
