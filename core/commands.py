@@ -26,6 +26,7 @@ from core.domain import (
     client_order_id_for_command,
 )
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
+from core.risk.kill_switch import KillSwitch
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
 
 if TYPE_CHECKING:
@@ -178,14 +179,20 @@ class CommandHandler:
         if not self.ex.kill_switch.active:
             return "kill switch was already off"
         now = self.ex.clock.now()
-        reason = str(command.payload.get("reason") or "turned off")
-        state = KillSwitchState(False, reason, now, command.created_by)
+        reason = str(command.payload.get("reason") or "").strip()
+        try:
+            # only a named person, with a reason, may release it (never the engine itself)
+            state = KillSwitch(state=self.ex.kill_switch).deactivate(
+                command.created_by, reason, now
+            )
+        except ValidationError as exc:
+            raise CommandRejected(str(exc)) from None
         with self.ex.store.unit_of_work() as uow:
             uow.settings.put(KILL_SWITCH_KEY, kill_switch_value(state), command.created_by, now)
             uow.commit()
         previous = self.ex.kill_switch.reason
         self.ex.kill_switch = state
-        return f"kill switch off (was on: {previous}); by {command.created_by}"
+        return f"kill switch off (was on: {previous}); by {command.created_by}: {reason}"
 
     async def _do_cancel_order(self, command: Command) -> str:
         coid = command.payload.get("client_order_id")

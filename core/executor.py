@@ -147,6 +147,9 @@ class TradeExecutor:
         #: Orders whose submit ended ambiguously; resolved by lookup before anything else.
         self.in_doubt: set[str] = set()
         self._last_lease_renewal: datetime | None = None
+        self._recovered = False
+        #: Account equity at the last mark (the journal records it with each new trade).
+        self.last_equity: Decimal | None = None
         self._last_mark: datetime | None = None
         self._last_checkpoint: datetime | None = None
         self._leader_ticks = 0
@@ -205,7 +208,6 @@ class TradeExecutor:
         log.info("executor %s became leader for %s", self.holder_id, self.config.account)
         self.is_leader = True
         self._leader_ticks = 0
-        await self.broker.connect()
         with self.store.unit_of_work() as uow:
             self.journal.load(uow)
             self.kill_switch = kill_switch_from_value(uow.settings.get(KILL_SWITCH_KEY))
@@ -213,8 +215,16 @@ class TradeExecutor:
             self.open_orders = {o.client_order_id: o for o in uow.orders.with_status(_IN_FLIGHT)}
         if self.kill_monitor is not None:
             self.kill_monitor.load()
+        self._recovered = False
+        await self._recover()
+
+    async def _recover(self) -> None:
+        """Connect, resolve in-flight orders and reconcile; until this has succeeded the leader
+        does nothing else (a broker that is down at start is retried every tick)."""
+        await self.broker.connect()
         await self.reconciler.recover_in_flight()
         await self.reconciler.reconcile()
+        self._recovered = True
 
     async def _step_down(self, why: str) -> None:
         log.warning("executor %s standing by: %s", self.holder_id, why)
@@ -242,10 +252,18 @@ class TradeExecutor:
     async def tick(self) -> bool:
         """Run one tick; returns True if this executor is the leader."""
         self.stats.ticks += 1
-        if not await self._ensure_leadership():
-            return False
+        try:
+            if not await self._ensure_leadership():
+                return False
+        except BrokerUnavailable as exc:
+            if not self.is_leader:
+                raise
+            await self._broker_unavailable(exc)
+            return True
         self._leader_ticks += 1
         try:
+            if not self._recovered:
+                await self._recover()
             await self.commands.apply_pending()
             if self.in_doubt:
                 await self.reconciler.resolve_in_doubt()
@@ -262,12 +280,16 @@ class TradeExecutor:
                 await self.reconciler.reconcile()
             self._housekeeping()
         except BrokerUnavailable as exc:
-            self._note_error(f"broker unavailable: {exc}")
-            if self.kill_monitor is not None:
-                now = self.clock.now()
-                self.kill_monitor.broker_down(now)
-                await self.kill_monitor.check(None, None, now)
+            await self._broker_unavailable(exc)
         return True
+
+    async def _broker_unavailable(self, exc: BrokerUnavailable) -> None:
+        """The broker did not answer: note it; the kill switch counts how long it has been."""
+        self._note_error(f"broker unavailable: {exc}")
+        if self.kill_monitor is not None:
+            now = self.clock.now()
+            self.kill_monitor.broker_down(now)
+            await self.kill_monitor.check(None, None, now)
 
     def _housekeeping(self) -> None:
         """Off the order path: after this tick's orders went out."""
@@ -344,7 +366,7 @@ class TradeExecutor:
             else:
                 target = OrderStatus.PARTIALLY_FILLED
         self.advance(order, target, fill.at, None)
-        self.journal.record_fill(uow, order, fill)
+        self.journal.record_fill(uow, order, fill, portfolio_value=self.last_equity)
         self.stats.fills += 1
         return True
 
@@ -379,6 +401,7 @@ class TradeExecutor:
             except (KeyError, ValueError):
                 continue
         account = await self.broker.get_account()
+        self.last_equity = account.equity
         session = self.market.calendar.session_date(now)
         row = None
         with self.store.unit_of_work() as uow:

@@ -20,7 +20,8 @@ the broker is unreachable they wait; the switch itself latches at once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,13 @@ class KillSwitchMonitor:
         """On becoming leader: which activation's actions are already done."""
         with self.ex.store.unit_of_work(read_only=True) as uow:
             stored = uow.settings.get(ACTIONS_KEY)
+            # the last known equity, so that an outage from the start is still counted
+            today = self.ex.clock.now().date()
+            for back in range(10):
+                row = uow.journal.daily_pnl(today - timedelta(days=back))
+                if row is not None:
+                    self._last_row, self._last_equity = row, row.ending_equity
+                    break
         value = stored.value if stored is not None else None
         self._actions_done_for = value.get("for") if isinstance(value, dict) else None
         self._returns_key = None
@@ -163,6 +171,10 @@ class KillSwitchMonitor:
         log.error("kill switch on: %s", state.reason)
         with self.ex.store.unit_of_work() as uow:
             uow.settings.put(KILL_SWITCH_KEY, kill_switch_value(state), state.by or "system", now)
+            session = self.ex.market.calendar.session_date(now)
+            row = uow.journal.daily_pnl(session) if session is not None else None
+            if row is not None and not row.kill_switch_triggered:
+                uow.journal.upsert_daily_pnl(replace(row, kill_switch_triggered=True))
             uow.alerts.add(
                 Alert(
                     kind="kill_switch",

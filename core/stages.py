@@ -8,6 +8,7 @@ adjustment) or rejects it. Every stage's outcome is stored as a ``StageDecision`
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -96,7 +97,12 @@ class SizingStage:
         if ctx.account is None:
             raise Rejected("no account snapshot to size against")
         price = draft.price or s.entry
-        if draft.instrument_type is InstrumentType.LEVERAGED_ETF and draft.decision is not None:
+        own_ticker = draft.decision is None or draft.decision.ticker == s.symbol
+        if (
+            draft.instrument_type is InstrumentType.LEVERAGED_ETF
+            and draft.decision is not None
+            and not own_ticker
+        ):
             size = self.etf.calculate(s, draft.decision, ctx.account, price)
             qty, reason = size.shares, size.reason
             stop = size.etf_stop_price
@@ -106,6 +112,8 @@ class SizingStage:
                 target = (price * (1 + move)).quantize(CENT)
             details = {"etf_stop": str(stop), "max_hold_days": str(size.max_hold_days)}
         else:
+            # a stock, or a signal on a fund's own ticker: its entry and stop are already prices
+            # of what is traded, so the stop distance is not leveraged again
             res = self.stock.size(s.entry, s.stop, s.conviction, ctx.account.equity, price)
             qty, reason, stop, target = res.qty, res.reason, s.stop, s.target
             details = {"risk_amount": str(res.risk_amount), "capped": str(res.capped)}
@@ -268,7 +276,20 @@ __all__ = [
     "RiskStage",
     "SizingStage",
     "full_pipeline",
+    "sector_lookup",
 ]
+
+
+def sector_lookup(router: InstrumentRouter) -> Callable[[str], str | None]:
+    """The risk gate's sector of a symbol: a stock's sector, or the sector a leveraged fund
+    tracks, so funds count toward the sector limit like the stocks they stand for."""
+
+    def sector(symbol: str) -> str | None:
+        fund = router.catalog.entry_for(symbol)
+        found = fund.sector if fund is not None else sector_of(symbol)
+        return None if found is None else found.value
+
+    return sector
 
 
 def use_full_pipeline(
@@ -282,9 +303,8 @@ def use_full_pipeline(
     risk gate, all reading the given mode and risk profile."""
     config = instrument_config or InstrumentConfig()
 
-    def sector(symbol: str) -> str | None:
-        found = sector_of(symbol)
-        return None if found is None else found.value
+    router = InstrumentRouter(config)
+    sector = sector_lookup(router)
 
     gate = RiskGate(profile, ex.market.calendar, sector_of=sector)
     etf_sizer = LeveragedETFSizer(
@@ -292,7 +312,7 @@ def use_full_pipeline(
         max_risk_per_trade=profile.max_risk_per_trade,
         max_single_etf_exposure=profile.max_single_exposure,
     )
-    ex.pipeline = full_pipeline(InstrumentRouter(config), PositionSizer(profile), etf_sizer, gate)
+    ex.pipeline = full_pipeline(router, PositionSizer(profile), etf_sizer, gate)
     ex.pipeline_needs_market = True
     ex.instrument_mode = mode
     ex.risk_snapshot = build_risk_book

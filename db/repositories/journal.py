@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -80,6 +80,16 @@ _UPDATE_TRADE = PreparedStatement(
     update(TRADES)
     .where(TRADES.c.id == bindparam("b_id"))
     .values({name: bindparam(f"b_{name}", type_=TRADES.c[name].type) for name in _UPDATABLE})
+)
+_TRADES_SINCE = select(TRADES).where(TRADES.c.entry_time >= bindparam("b_since"))
+_CLOSED_BETWEEN = (
+    select(TRADES)
+    .where(
+        TRADES.c.status == TradeStatus.CLOSED.value,
+        TRADES.c.exit_time >= bindparam("b_start"),
+        TRADES.c.exit_time < bindparam("b_end"),
+    )
+    .order_by(TRADES.c.exit_time, TRADES.c.id)
 )
 _SELECT_DAILY = select(DAILY_PNL).where(DAILY_PNL.c.date == bindparam("b_date"))
 
@@ -166,6 +176,19 @@ class SqlJournalRepository(Repository):
         if ticker is not None:
             stmt = stmt.where(TRADES.c.ticker == ticker)
         return [_trade_from_row(r) for r in self._conn.execute(stmt)]
+
+    def trades_since(self, since: datetime, ticker: str | None = None) -> list[TradeExecution]:
+        """Trades entered at or after ``since``, optionally in one ticker; newest entry first."""
+        stmt = _TRADES_SINCE
+        if ticker is not None:
+            stmt = stmt.where(TRADES.c.ticker == ticker)
+        stmt = stmt.order_by(TRADES.c.entry_time.desc(), TRADES.c.id.desc())
+        return [_trade_from_row(r) for r in self._conn.execute(stmt, {"b_since": since})]
+
+    def closed_between(self, start: datetime, end: datetime) -> list[TradeExecution]:
+        """Closed trades with ``start <= exit_time < end``, in exit order."""
+        rows = self._conn.execute(_CLOSED_BETWEEN, {"b_start": start, "b_end": end})
+        return [_trade_from_row(r) for r in rows]
 
     def upsert_daily_pnl(self, row: DailyPnl) -> None:
         """Insert or replace the summary for ``row.date``."""

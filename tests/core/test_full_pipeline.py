@@ -136,3 +136,27 @@ def test_stock_routing_and_risk_rejections_are_traced(world):
     s, decisions, _ = trail(store, low)
     assert s.status is SignalStatus.REJECTED and decisions[-1].stage == "sizing"
     assert "conviction 40" in s.reason
+
+
+def test_a_fund_counts_toward_the_sector_it_tracks():
+    from core.instruments.config import InstrumentConfig
+    from core.instruments.router import InstrumentRouter
+    from core.stages import sector_lookup
+
+    sector = sector_lookup(InstrumentRouter(InstrumentConfig()))
+    assert sector("TECL") == sector("AAPL") == sector("MSFT") is not None
+    assert sector("SOXL") == sector("NVDA") is not None
+    assert sector("ZZZT") is None
+
+
+def test_a_signal_on_a_fund_itself_keeps_its_own_stop(world):
+    store, ex, clock = world
+    use_full_pipeline(ex, InstrumentMode.OPTIONS)  # day trades trade the signal's own ticker
+    sid = add(store, clock, "TQQQ", Direction.SHORT, "80", "82")
+    asyncio.run(ex.tick())
+    s, decisions, order = trail(store, sid)
+    sizing = next(d for d in decisions if d.stage == "sizing")
+    # the stop is a TQQQ price already: not leveraged again, and above the entry for a short
+    assert sizing.details["stop"] == "82"
+    assert s.status is SignalStatus.ROUTED and order.symbol == "TQQQ"
+    assert order.request.instrument_type.value == "leveraged_etf"

@@ -650,10 +650,6 @@ def test_only_a_named_person_releases_the_switch_and_it_is_recorded(world: World
     assert w.get_signal(routed).status is SignalStatus.ROUTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/commands.py applies kill_switch_off from any author, 'system' included",
-)
 def test_the_engine_cannot_release_the_switch(world: World):
     w = world
     w.tick()

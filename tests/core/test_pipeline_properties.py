@@ -42,12 +42,10 @@ from core.domain import (
     TradeType,
     ValidationError,
 )
-from core.instruments.catalog import LEVERAGED_ETF_CATALOG
 from core.instruments.config import InstrumentConfig
 from core.instruments.etf_sizer import LeveragedETFSizer
 from core.instruments.modes import InstrumentMode
 from core.instruments.router import InstrumentRouter, NoInstrument
-from core.instruments.sector_map import sector_of
 from core.marketdata.calendar import ManualClock, default_calendar
 from core.pipeline import PipelineContext, Plan, SignalPipeline
 from core.risk import (
@@ -64,7 +62,7 @@ from core.risk import (
 )
 from core.sizing.entry import EntryStage
 from core.sizing.position import PositionSizer
-from core.stages import RiskBook, full_pipeline
+from core.stages import RiskBook, full_pipeline, sector_lookup
 from tests.core.risk.support import OPEN
 
 MODES = [InstrumentMode.OPTIONS, InstrumentMode.LEVERAGED_ETF, InstrumentMode.BOTH]
@@ -281,28 +279,19 @@ def check_limits(book: Book, symbol: str, equity: D, profile: RiskProfile) -> No
         assert gross <= equity * profile.max_sector_exposure, (sector, gross, equity)
 
 
-def fund_aware_sector(symbol: str) -> str | None:
-    """The product's sector of ``symbol``, where a leveraged fund's is the one it tracks."""
-    fund = LEVERAGED_ETF_CATALOG.entry_for(symbol)
-    found = fund.sector if fund is not None else sector_of(symbol)
-    return None if found is None else found.value
-
-
 def pipeline_for(profile: RiskProfile, scale_in: bool) -> SignalPipeline:
     """The stages ``use_full_pipeline`` gives the executor, built the same way from ``profile``
-    and the default instrument settings (the entry stage with or without the scale-in split),
-    except for the gate's sector lookup: it also holds a leveraged fund to the sector it tracks
-    (``use_full_pipeline`` looks sectors up in the stock and index map only, which has no fund
-    tickers)."""
+    and the default instrument settings (the entry stage with or without the scale-in split)."""
     config = InstrumentConfig()
+    router = InstrumentRouter(config)
     etf_sizer = LeveragedETFSizer(
         config,
         max_risk_per_trade=profile.max_risk_per_trade,
         max_single_etf_exposure=profile.max_single_exposure,
     )
-    gate = RiskGate(profile, default_calendar(), sector_of=fund_aware_sector)
+    gate = RiskGate(profile, default_calendar(), sector_of=sector_lookup(router))
     return full_pipeline(
-        InstrumentRouter(config),
+        router,
         PositionSizer(profile),
         etf_sizer,
         gate,
