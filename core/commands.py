@@ -252,28 +252,17 @@ class CommandHandler:
         self, requests: list[OrderRequest], command: Command | None = None
     ) -> int:
         """Write orders ahead (marking ``command`` applied in the same transaction), then submit."""
-        now = self.ex.clock.now()
-        orders: list[Order] = []
-        with self.ex.store.unit_of_work() as uow:
-            for request in requests:
-                if uow.orders.get(request.client_order_id) is not None:
-                    continue
-                orders.extend(self.ex.write_ahead(uow, request, now)[:1])
+
+        def mark_applied(uow: UnitOfWork, orders: list[Order]) -> None:
             if command is not None and orders:
                 uow.commands.mark(
                     command.id or 0,
                     CommandStatus.APPLIED,
                     f"order {orders[0].client_order_id} written",
-                    now,
+                    self.ex.clock.now(),
                 )
-            if not self.ex._renew_lease(uow, self.ex.wall.now()):
-                uow.rollback()
-                for o in orders:
-                    self.ex.open_orders.pop(o.client_order_id, None)
-                raise LeaseLost()
-            uow.commit()
-        await self.ex.submit_all(orders)
-        return len(orders)
+
+        return await self.ex.write_and_submit(requests, on_commit=mark_applied)
 
     async def _do_update_setting(self, command: Command) -> str:
         key = command.payload.get("key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -131,9 +131,16 @@ class OrderFingerprint:
     at: datetime
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "side", Side(self.side))
-        object.__setattr__(self, "qty", to_decimal(self.qty, "qty"))
-        object.__setattr__(self, "at", utc(self.at))
+        # Built for every recent order on every batch of signals: values that are already a
+        # Side, a finite Decimal and a UTC datetime (the executor's own) are kept as they are,
+        # which is what the conversions would return for them.
+        side, qty, at = self.side, self.qty, self.at
+        if side.__class__ is not Side:
+            object.__setattr__(self, "side", Side(side))
+        if qty.__class__ is not Decimal or not qty.is_finite():
+            object.__setattr__(self, "qty", to_decimal(qty, "qty"))
+        if at.__class__ is not datetime or at.tzinfo is not UTC:
+            object.__setattr__(self, "at", utc(at))
 
 
 @dataclass(frozen=True, slots=True)
