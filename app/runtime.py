@@ -79,6 +79,8 @@ def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> 
         tick_interval=timedelta(milliseconds=settings.tick_ms),
         lease_ttl=ttl,
         lease_renew_every=min(ttl / 5, timedelta(seconds=2)),
+        instrument_mode=InstrumentMode(settings.mode_for(demo)),
+        risk=profile_named(settings.risk_profile),
     )
     sources: list[SignalSource] = []
     if demo:

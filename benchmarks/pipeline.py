@@ -56,8 +56,10 @@ from core.domain import (
     client_order_id_for_command,
 )
 from core.executor import TickStats, TradeExecutor
+from core.instruments.modes import InstrumentMode
 from core.marketdata.calendar import ManualClock
 from core.marketdata.simulated import DEFAULT_UNIVERSE, SimulatedMarket
+from core.risk.config import AGGRESSIVE
 from core.stages import use_full_pipeline
 from db.bench import raw_insert_rate
 from db.engine import open_store
@@ -129,7 +131,7 @@ def build(url: str, per_tick: int, pipeline: str) -> tuple[TradeExecutor, object
     )
     ex = TradeExecutor(store, broker, market, config, clock=clock, record_latency=True)
     if pipeline == "full":
-        use_full_pipeline(ex)
+        use_full_pipeline(ex, InstrumentMode.BOTH, AGGRESSIVE)
     gc.collect()
     gc.freeze()  # as the worker does: start-up objects never need collecting again
     return ex, store

@@ -25,7 +25,9 @@ from core.domain import (
     ValidationError,
     client_order_id_for_command,
 )
+from core.instruments.modes import InstrumentMode
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
+from core.risk.config import RiskProfile
 from core.risk.kill_switch import KillSwitch
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
 
@@ -60,18 +62,10 @@ class CommandHandler:
         if not self.ex.pipeline_needs_market or (mode_setting is None and profile_setting is None):
             return  # nothing stored, or a pass-through pipeline with no router or risk gate
         # imported here: core.stages imports the executor, which imports this module
-        from core.instruments.modes import InstrumentMode
-        from core.risk.config import AGGRESSIVE, RiskProfile
         from core.stages import use_full_pipeline
 
-        current_mode = self.ex.instrument_mode
-        current_profile = AGGRESSIVE
-        for stage in getattr(self.ex.pipeline, "stages", ()):
-            found = getattr(getattr(stage, "gate", None), "profile", None)
-            if isinstance(found, RiskProfile):
-                current_profile = found
-        mode = current_mode if isinstance(current_mode, InstrumentMode) else InstrumentMode.BOTH
-        profile = current_profile
+        current_mode, current_profile = self.ex.config.instrument_mode, self.ex.config.risk
+        mode, profile = current_mode, current_profile
         if mode_setting is not None:  # values were validated when stored; a bad one is skipped
             try:
                 mode = InstrumentMode(mode_setting.value)

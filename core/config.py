@@ -13,8 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from core.domain import ValidationError, positive, to_decimal
+from core.exits.model import ExitConfig
+from core.instruments.config import InstrumentConfig
 from core.instruments.modes import InstrumentMode
-from core.risk.config import validate_profile_setting
+from core.risk.config import AGGRESSIVE, RiskProfile, validate_profile_setting
+from core.risk.kill_switch import KillSwitchConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,20 @@ class ExecutorConfig:
     mark_interval: timedelta = timedelta(seconds=1)
     #: Store housekeeping (the SQLite WAL checkpoint) between ticks at most this often.
     checkpoint_interval: timedelta = timedelta(seconds=1)
+    # -- the trading pipeline (seed 001 ExecutorConfig): every stage reads its parameters here
+    #: What signals trade: options, leveraged ETFs or both (the seed's routing table).
+    instrument_mode: InstrumentMode = InstrumentMode.BOTH
+    #: Risk limits and sizing: the aggressive (seed 001) or conservative (seed 000) profile.
+    risk: RiskProfile = AGGRESSIVE
+    #: The ETF catalog choices: liquidity floor, leverage by trade type, sector overrides.
+    instruments: InstrumentConfig = field(default_factory=InstrumentConfig)
+    #: The exit rules: 2R target, time stop, EOD close, clouds, ETF holding limits.
+    exits: ExitConfig = field(default_factory=ExitConfig)
+    #: Kill switch thresholds; ``None`` derives them from the risk profile.
+    kill_switch: KillSwitchConfig | None = None
+    #: Entries go in in two parts (the rest on the first pullback that holds).
+    scale_in: bool = True
+    scale_in_fraction: Decimal = Decimal("0.5")
 
     def __post_init__(self) -> None:
         if not self.account or not self.account.replace("-", "").replace("_", "").isalnum():
@@ -52,6 +69,27 @@ class ExecutorConfig:
             raise ValidationError("lease_renew_every must be at most half of lease_ttl")
         if self.reconcile_every_ticks < 1:
             raise ValidationError("reconcile_every_ticks must be at least 1")
+        object.__setattr__(self, "instrument_mode", InstrumentMode(self.instrument_mode))
+        for name, kind in (
+            ("risk", RiskProfile),
+            ("instruments", InstrumentConfig),
+            ("exits", ExitConfig),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                raise ValidationError(f"{name} must be a {kind.__name__}")
+        if self.kill_switch is not None and not isinstance(self.kill_switch, KillSwitchConfig):
+            raise ValidationError("kill_switch must be a KillSwitchConfig or None")
+        fraction = to_decimal(self.scale_in_fraction, "scale_in_fraction")
+        if not 0 < fraction <= 1:
+            raise ValidationError(
+                f"scale_in_fraction must be above 0 and at most 1, got {fraction}"
+            )
+        object.__setattr__(self, "scale_in_fraction", fraction)
+
+    @property
+    def kill_switch_config(self) -> KillSwitchConfig:
+        """The kill switch thresholds: as configured, else the risk profile's."""
+        return self.kill_switch or KillSwitchConfig.from_profile(self.risk)
 
     @property
     def lease_name(self) -> str:

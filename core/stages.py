@@ -32,9 +32,8 @@ from core.pipeline import (
     ValidateSignal,
 )
 from core.position_manager import PositionManager
-from core.risk.config import AGGRESSIVE, RiskProfile
+from core.risk.config import RiskProfile
 from core.risk.gate import RiskGate
-from core.risk.kill_switch import KillSwitchConfig
 from core.risk.model import OrderFingerprint, RiskSnapshot, TradeIntent, WorkingOrder
 from core.sizing.entry import EntryStage
 from core.sizing.position import PositionSizer
@@ -294,15 +293,24 @@ def sector_lookup(router: InstrumentRouter) -> Callable[[str], str | None]:
 
 def use_full_pipeline(
     ex: TradeExecutor,
-    mode: InstrumentMode = InstrumentMode.BOTH,
-    profile: RiskProfile = AGGRESSIVE,
+    mode: InstrumentMode | None = None,
+    profile: RiskProfile | None = None,
     instrument_config: InstrumentConfig | None = None,
     exit_config: ExitConfig | None = None,
 ) -> None:
     """Give ``ex`` the seed 001 pipeline: validate → kill switch → instrument router → sizer →
-    risk gate, all reading the given mode and risk profile."""
-    config = instrument_config or InstrumentConfig()
-
+    entry → risk gate, plus exit management and the kill switch's triggers, all reading the
+    executor's config. Arguments replace the config's mode, risk profile, instrument or exit
+    settings; the executor's config is updated to what it now runs with."""
+    ex.config = replace(
+        ex.config,
+        instrument_mode=mode if mode is not None else ex.config.instrument_mode,
+        risk=profile if profile is not None else ex.config.risk,
+        instruments=instrument_config or ex.config.instruments,
+        exits=exit_config or ex.config.exits,
+    )
+    cfg = ex.config
+    mode, profile, config = cfg.instrument_mode, cfg.risk, cfg.instruments
     router = InstrumentRouter(config)
     sector = sector_lookup(router)
 
@@ -312,7 +320,8 @@ def use_full_pipeline(
         max_risk_per_trade=profile.max_risk_per_trade,
         max_single_etf_exposure=profile.max_single_exposure,
     )
-    ex.pipeline = full_pipeline(router, PositionSizer(profile), etf_sizer, gate)
+    entry = EntryStage(scale_in=cfg.scale_in, initial_fraction=cfg.scale_in_fraction)
+    ex.pipeline = full_pipeline(router, PositionSizer(profile), etf_sizer, gate, entry)
     ex.pipeline_needs_market = True
     ex.instrument_mode = mode
     ex.risk_snapshot = build_risk_book
@@ -320,10 +329,8 @@ def use_full_pipeline(
     # Exit management and the kill switch's triggers follow the profile too; an executor that
     # already manages positions keeps its manager (and what it has learnt from the bars).
     if ex.position_manager is None:
-        ex.position_manager = PositionManager(
-            ex, ExitMonitor(exit_config or ExitConfig(), ex.market.calendar)
-        )
-    kill_config = KillSwitchConfig.from_profile(profile)
+        ex.position_manager = PositionManager(ex, ExitMonitor(cfg.exits, ex.market.calendar))
+    kill_config = cfg.kill_switch_config
     if ex.kill_monitor is None:
         ex.kill_monitor = KillSwitchMonitor(ex, kill_config)
     else:
