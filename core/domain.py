@@ -621,7 +621,17 @@ class Position:
         return ZERO if basis == 0 else self.unrealized_pnl / basis
 
     def marked(self, price: Decimal) -> Position:
-        return replace(self, current_price=price)
+        # built directly: this runs for every position on every price (dataclasses.replace
+        # costs several times as much)
+        return Position(
+            self.symbol,
+            self.qty,
+            self.avg_entry_price,
+            price,
+            self.instrument_type,
+            self.opened_at,
+            self.realized_pnl,
+        )
 
 
 @dataclass(frozen=True, slots=True)

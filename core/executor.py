@@ -36,6 +36,7 @@ from core.config import ExecutorConfig
 from core.domain import (
     BrokerEvent,
     BrokerOrder,
+    DailyPnl,
     EventKind,
     Fill,
     KillSwitchState,
@@ -150,6 +151,8 @@ class TradeExecutor:
         self._recovered = False
         #: Account equity at the last mark (the journal records it with each new trade).
         self.last_equity: Decimal | None = None
+        #: The session's daily P&L row as of the last mark (starting and peak equity).
+        self.last_daily_row: DailyPnl | None = None
         self._last_mark: datetime | None = None
         self._last_checkpoint: datetime | None = None
         self._leader_ticks = 0
@@ -411,6 +414,7 @@ class TradeExecutor:
                     uow, session, account.equity, now, self.kill_switch.active
                 )
             uow.commit()
+        self.last_daily_row = row
         if self.kill_monitor is not None:
             await self.kill_monitor.check(account, row, now)
 

@@ -148,10 +148,12 @@ def build_risk_book(
 ) -> RiskBook:
     """The risk gate's view of the account for one batch of signals."""
     session = ex.market.calendar.session_date(now)
-    row = None
-    if session is not None:
+    row = ex.last_daily_row  # kept by the executor's mark to market
+    if session is not None and (row is None or row.date != session):
         with ex.store.unit_of_work(read_only=True) as uow:
             row = uow.journal.daily_pnl(session)
+    elif session is None:
+        row = None
     starting = row.starting_equity if row is not None else account.equity
     peak = Decimal(row.metadata.get("peak_equity", str(account.equity))) if row else account.equity
     positions = {
@@ -171,7 +173,13 @@ def build_risk_book(
         if o.remaining_qty > 0
     ]
     cutoff = now - ex.recent_window
-    recent = [OrderFingerprint(*f) for f in ex.recent_fingerprints if f[3] >= cutoff]
+    # newest first, stopping at the window's start (orders are written in clock order)
+    recent: list[OrderFingerprint] = []
+    for f in reversed(ex.recent_fingerprints):
+        if f[3] < cutoff:
+            break
+        recent.append(OrderFingerprint(*f))
+    recent.reverse()
     snapshot = RiskSnapshot(
         account=account,
         starting_equity=starting,
