@@ -141,14 +141,7 @@ class CommandHandler:
         self.ex.kill_switch = state
         cancelled = 0
         if command.payload.get("cancel_open", True):
-            for order in list(self.ex.open_orders.values()):
-                if order.request.reduce_only or order.parent_id is not None:
-                    continue  # exits keep working
-                try:
-                    if await self.ex.broker.cancel_order(order.client_order_id):
-                        cancelled += 1
-                except UnknownOrder:
-                    continue
+            cancelled = await self.ex.cancel_working_entries()
         flattened = await self._flatten(command) if command.payload.get("flatten") else 0
         return (
             f"kill switch on ({reason}); {cancelled} entry orders cancelled; "
@@ -159,14 +152,7 @@ class CommandHandler:
         orders = []
         for symbol, pos in sorted(self.ex.journal.positions.items()):
             prefix = client_order_id_for_command(command.id or 0, "flatten")
-            request = OrderRequest(
-                client_order_id=f"{prefix}-{symbol}",
-                symbol=symbol,
-                side=Side.SELL if pos.qty > 0 else Side.BUY,
-                qty=abs(pos.qty),
-                reduce_only=True,
-            )
-            orders.append(request)
+            orders.append(pos.closing_request(f"{prefix}-{symbol}"))
         return await self._write_and_submit(orders)
 
     async def _do_kill_switch_off(self, command: Command) -> str:

@@ -620,6 +620,23 @@ class Position:
         basis = abs(self.cost_basis)
         return ZERO if basis == 0 else self.unrealized_pnl / basis
 
+    def closing_request(
+        self,
+        client_order_id: str,
+        signal_id: int | None = None,
+        instrument_type: InstrumentType | None = None,
+    ) -> OrderRequest:
+        """A reduce-only market order for the whole position (exits, kill-switch closes)."""
+        return OrderRequest(
+            client_order_id=client_order_id,
+            symbol=self.symbol,
+            side=Side.SELL if self.qty > 0 else Side.BUY,
+            qty=abs(self.qty),
+            reduce_only=True,
+            signal_id=signal_id,
+            instrument_type=instrument_type or self.instrument_type,
+        )
+
     def marked(self, price: Decimal) -> Position:
         # built directly: this runs for every position on every price (dataclasses.replace
         # costs several times as much)

@@ -436,15 +436,24 @@ class TradeExecutor:
 
     async def cancel_protective_legs(self, symbol: str) -> int:
         """Cancel the working bracket legs of ``symbol`` (before another order closes it)."""
+        return await self._cancel_where(lambda o: o.symbol == symbol and o.parent_id is not None)
+
+    async def cancel_working_entries(self) -> int:
+        """Cancel working entry orders (kill switch); exits and protective legs keep working."""
+        return await self._cancel_where(lambda o: not o.request.reduce_only and o.parent_id is None)
+
+    async def _cancel_where(self, wanted: Callable[[Order], bool]) -> int:
         cancelled = 0
         for order in list(self.open_orders.values()):
-            if order.symbol != symbol or order.parent_id is None or order.status.is_terminal:
+            if order.status.is_terminal or not wanted(order):
                 continue
             try:
                 if await self.broker.cancel_order(order.client_order_id):
                     cancelled += 1
             except UnknownOrder:
                 continue
+            except OrderRejected as exc:  # the broker refused the cancel: it stays working
+                log.warning("cancel of %s refused: %s", order.client_order_id, exc)
         return cancelled
 
     async def write_and_submit(

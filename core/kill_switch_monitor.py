@@ -32,10 +32,9 @@ from core.domain import (
     DailyPnl,
     KillSwitchState,
     OrderRequest,
-    Side,
     TradeStatus,
 )
-from core.ports import BrokerError, BrokerUnavailable, UnknownOrder
+from core.ports import BrokerUnavailable
 from core.risk.kill_switch import (
     KillSwitch,
     KillSwitchActions,
@@ -198,7 +197,7 @@ class KillSwitchMonitor:
             return
         actions = KillSwitchActions(alert=f"kill switch on: {state.reason}")
         try:
-            cancelled = await self._cancel_entries()
+            cancelled = await self.ex.cancel_working_entries()
             closing = await self._close_positions(state, actions)
         except BrokerUnavailable as exc:
             log.warning("kill switch actions wait for the broker: %s", exc)
@@ -227,24 +226,6 @@ class KillSwitchMonitor:
             uow.commit()
         self._actions_done_for = tag
 
-    async def _cancel_entries(self) -> int:
-        cancelled = 0
-        for order in list(self.ex.open_orders.values()):
-            if order.request.reduce_only or order.parent_id is not None:
-                continue  # exits and protective legs keep working
-            if order.status.is_terminal:
-                continue
-            try:
-                if await self.ex.broker.cancel_order(order.client_order_id):
-                    cancelled += 1
-            except UnknownOrder:
-                continue
-            except BrokerUnavailable:
-                raise
-            except BrokerError as exc:
-                log.warning("could not cancel %s: %s", order.client_order_id, exc)
-        return cancelled
-
     async def _close_positions(
         self, state: KillSwitchState, actions: KillSwitchActions
     ) -> list[str]:
@@ -260,17 +241,7 @@ class KillSwitchMonitor:
                 if uow.orders.get(coid) is not None:
                     continue  # sent before a restart
                 trade = trades[symbol]
-                requests.append(
-                    OrderRequest(
-                        client_order_id=coid,
-                        symbol=symbol,
-                        side=Side.SELL if pos.qty > 0 else Side.BUY,
-                        qty=abs(pos.qty),
-                        reduce_only=True,
-                        signal_id=trade.signal_id,
-                        instrument_type=trade.instrument_type,
-                    )
-                )
+                requests.append(pos.closing_request(coid, trade.signal_id, trade.instrument_type))
         for request in requests:
             await self.ex.cancel_protective_legs(request.symbol)
         await self.ex.write_and_submit(requests)

@@ -125,11 +125,8 @@ class PositionManager:
         #: Open scale-in plans by signal id, and the trades already looked at for one.
         self.plans: dict[int, ScaleInPlan] = {}
         self._plan_looked: set[int] = set()
-        self.adds_sent = 0
         #: Last completed bar end fed per (symbol, timeframe).
         self._fed_until: dict[tuple[str, str], datetime] = {}
-        self.exits_sent = 0
-        self.last_decisions: dict[str, ExitDecision] = {}
         self._alerted: set[tuple[int | None, ExitReason]] = set()
 
     # ------------------------------------------------------------------ watching trades
@@ -138,7 +135,6 @@ class PositionManager:
         trades = self.ex.journal.open_trades
         for symbol in [s for s in self.watched if s not in trades]:
             del self.watched[symbol]
-            self.last_decisions.pop(symbol, None)
         for symbol, trade in trades.items():
             key = _trade_key(trade)
             current = self.watched.get(symbol)
@@ -257,7 +253,6 @@ class PositionManager:
             decision = self.monitor.check(watched.position, price, now)
             if decision is None:
                 continue
-            self.last_decisions[symbol] = decision
             if self._exit_working(symbol):
                 continue
             request = self._exit_request(watched, decision)
@@ -285,7 +280,6 @@ class PositionManager:
             if trade.signal_id is not None
         ]
         sent = await self.ex.write_and_submit([r for r, _, _ in requests], decisions=decisions)
-        self.exits_sent += sent
         for request, decision, _ in requests:
             log.info(
                 "exit %s %s: %s (%s)",
@@ -339,7 +333,7 @@ class PositionManager:
         request = add_request(plan, client_order_id_for_add(plan.signal_id), price)
         self.plans.pop(plan.signal_id, None)
         record = self._plan_decision(decision, True, decision.reason, request.client_order_id)
-        self.adds_sent += await self.ex.write_and_submit([request], decisions=[record])
+        await self.ex.write_and_submit([request], decisions=[record])
         log.info("scale-in add %s: %s", request.client_order_id, decision.reason)
 
     async def _close_plan(
@@ -416,14 +410,10 @@ class PositionManager:
         if attempt > MAX_EXIT_ATTEMPTS:
             self._alert_stuck_exit(trade, decision)
             return None
-        return OrderRequest(
-            client_order_id=exit_client_order_id(trade.id, decision.reason, attempt),
-            symbol=trade.ticker,
-            side=Side.SELL if pos.qty > 0 else Side.BUY,
-            qty=abs(pos.qty),
-            reduce_only=True,
-            signal_id=trade.signal_id,
-            instrument_type=trade.instrument_type,
+        return pos.closing_request(
+            exit_client_order_id(trade.id, decision.reason, attempt),
+            trade.signal_id,
+            trade.instrument_type,
         )
 
 
