@@ -475,6 +475,14 @@ class Order:
     def remaining_qty(self) -> Decimal:
         return self.request.qty - self.filled_qty
 
+    @property
+    def is_bracket_leg(self) -> bool:
+        """A bracket's take-profit or stop-loss leg (an algorithm's slice also has a parent,
+        but is an order of its own: the broker sizes and holds only bracket legs)."""
+        return self.parent_id is not None and self.client_order_id in bracket_leg_ids(
+            self.parent_id
+        )
+
     def can_transition(self, to: OrderStatus) -> bool:
         return to in ALLOWED_TRANSITIONS[self.status]
 

@@ -364,10 +364,7 @@ class TradeExecutor:
         if status_after is OrderStatus.FILLED and not filled:
             # A bracket leg is sized by the broker to what the entry filled, so its "filled" is
             # final; for any other order quantities win over a status.
-            if order.parent_id is not None:
-                target = OrderStatus.FILLED
-            else:
-                target = OrderStatus.PARTIALLY_FILLED
+            target = OrderStatus.FILLED if order.is_bracket_leg else OrderStatus.PARTIALLY_FILLED
         self.advance(order, target, fill.at, None)
         self.journal.record_fill(uow, order, fill, portfolio_value=self.last_equity)
         self.stats.fills += 1
@@ -436,11 +433,13 @@ class TradeExecutor:
 
     async def cancel_protective_legs(self, symbol: str) -> int:
         """Cancel the working bracket legs of ``symbol`` (before another order closes it)."""
-        return await self._cancel_where(lambda o: o.symbol == symbol and o.parent_id is not None)
+        return await self._cancel_where(lambda o: o.symbol == symbol and o.is_bracket_leg)
 
     async def cancel_working_entries(self) -> int:
         """Cancel working entry orders (kill switch); exits and protective legs keep working."""
-        return await self._cancel_where(lambda o: not o.request.reduce_only and o.parent_id is None)
+        return await self._cancel_where(
+            lambda o: not o.request.reduce_only and not o.is_bracket_leg
+        )
 
     async def _cancel_where(self, wanted: Callable[[Order], bool]) -> int:
         cancelled = 0

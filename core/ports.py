@@ -10,7 +10,8 @@ Clock             now R
 MarketCalendar    is_open R, session_date R, session_open R, session_close R, next_open R
 Store             unit_of_work R, paper_ledger R
 UnitOfWork        signals, orders, fills, positions, journal, commands, settings, lease,
-                  reconciliation (repositories, all R); commit R, rollback R
+                  reconciliation, decisions, alerts, rebalance, algos (repositories, all R);
+                  commit R, rollback R
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from core.domain import (
     StageDecision,
     TradeExecution,
 )
+from core.execution.parent import ParentOrder
+from core.rebalance.model import PlanStatus, RebalancePlan
 
 # ---------------------------------------------------------------------------------------------
 # Errors adapters raise
@@ -378,6 +381,42 @@ class AlertRepository(Protocol):
     def acknowledge(self, alert_id: int, by: str, at: datetime) -> bool: ...
 
 
+class RebalanceRepository(Protocol):
+    def add(self, plan: RebalancePlan) -> int:
+        """Insert the plan and its trades; sets and returns ``plan.id``."""
+        ...
+
+    def update(self, plan: RebalancePlan) -> None: ...
+
+    def get(self, plan_id: int) -> RebalancePlan | None: ...
+
+    def recent(self, limit: int = 50, status: PlanStatus | None = None) -> list[RebalancePlan]:
+        """Newest first."""
+        ...
+
+    def active(self) -> list[RebalancePlan]:
+        """Approved and executing plans, oldest first."""
+        ...
+
+    def proposed(self) -> list[RebalancePlan]: ...
+
+
+class AlgoOrderRepository(Protocol):
+    def add(self, parent: ParentOrder) -> None: ...
+
+    def update(self, parent: ParentOrder) -> None: ...
+
+    def get(self, parent_id: str) -> ParentOrder | None: ...
+
+    def working(self) -> list[ParentOrder]: ...
+
+    def for_plan(self, plan_id: int) -> list[ParentOrder]: ...
+
+    def recent(self, limit: int = 100) -> list[ParentOrder]:
+        """Newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -392,6 +431,8 @@ class UnitOfWork(Protocol):
     reconciliation: ReconciliationRepository
     decisions: DecisionRepository
     alerts: AlertRepository
+    rebalance: RebalanceRepository
+    algos: AlgoOrderRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -393,7 +393,7 @@ class PositionManager:
         return any(
             o.symbol == symbol
             and o.request.reduce_only
-            and o.parent_id is None
+            and not o.is_bracket_leg
             and not o.status.is_terminal
             for o in self.ex.open_orders.values()
         )

@@ -49,14 +49,14 @@ class Reconciler:
         return True
 
     async def recover_in_flight(self) -> int:
-        orders = sorted(self.ex.open_orders.values(), key=lambda o: o.parent_id is not None)
+        orders = sorted(self.ex.open_orders.values(), key=lambda o: o.is_bracket_leg)
         return await self._resolve(orders, after_restart=True)
 
     async def resolve_in_doubt(self) -> int:
         orders = [
             self.ex.open_orders[c] for c in list(self.ex.in_doubt) if c in self.ex.open_orders
         ]
-        orders.sort(key=lambda o: o.parent_id is not None)
+        orders.sort(key=lambda o: o.is_bracket_leg)
         resolved = await self._resolve(orders, after_restart=False)
         self.ex.in_doubt.clear()
         return resolved
@@ -71,14 +71,14 @@ class Reconciler:
             remote = await broker.get_order(order.client_order_id)
             fills = await broker.get_fills(client_order_id=order.client_order_id) if remote else []
             lookups.append((order, remote, fills))
-            if remote is not None and order.parent_id is None:
+            if remote is not None and not order.is_bracket_leg:
                 found_parents.add(order.client_order_id)
         now = self.ex.clock.now()
         why = "after restart" if after_restart else "after an ambiguous submit"
         with self.ex.store.unit_of_work() as uow:
             for order, remote, fills in lookups:
                 if remote is None:
-                    if order.parent_id in found_parents:
+                    if order.is_bracket_leg and order.parent_id in found_parents:
                         self.ex.advance(
                             order,
                             OrderStatus.SUBMITTED,
@@ -145,7 +145,7 @@ class Reconciler:
                         None if qb is None else str(qb),
                     )
             for coid, order in self.ex.open_orders.items():
-                if order.status in (OrderStatus.PENDING_SUBMIT,) or order.parent_id is not None:
+                if order.status in (OrderStatus.PENDING_SUBMIT,) or order.is_bracket_leg:
                     continue
                 if coid not in broker_open:
                     remote = await self.ex.broker.get_order(coid)

@@ -167,7 +167,7 @@ def build_risk_book(
             o.remaining_qty,
             o.request.limit_price or o.request.stop_price or ctx.prices.get(o.symbol, ZERO) or ONE,
             o.request.instrument_type,
-            o.request.reduce_only or o.parent_id is not None,
+            o.request.reduce_only or o.is_bracket_leg,
         )
         for o in ex.open_orders.values()
         if o.remaining_qty > 0

@@ -32,6 +32,7 @@ from db.repositories.operations import (
     SqlReconciliationRepository,
     SqlSettingsRepository,
 )
+from db.repositories.rebalance import SqlAlgoOrderRepository, SqlRebalanceRepository
 from db.repositories.trading import (
     SqlFillRepository,
     SqlOrderRepository,
@@ -66,6 +67,8 @@ class SqlUnitOfWork:
         self.reconciliation = SqlReconciliationRepository(self)
         self.decisions = SqlDecisionRepository(self)
         self.alerts = SqlAlertRepository(self)
+        self.rebalance = SqlRebalanceRepository(self)
+        self.algos = SqlAlgoOrderRepository(self)
 
     @property
     def connection(self) -> Connection:

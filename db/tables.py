@@ -295,6 +295,104 @@ class AlertRow(Base):
     acknowledged_at: Mapped[datetime | None]
 
 
+class RebalancePlanRow(Base):
+    """A rebalance plan and its life (revision 0004); its trades are ``rebalance_trades``."""
+
+    __tablename__ = "rebalance_plans"
+    __table_args__ = (Index("ix_rebalance_plans_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(ENUM))
+    trigger: Mapped[str] = mapped_column(String(ENUM))
+    trigger_detail: Mapped[dict[str, Any]]
+    method: Mapped[str] = mapped_column(String(ENUM))
+    equity: Mapped[Decimal]
+    turnover: Mapped[Decimal]
+    est_commission: Mapped[Decimal]
+    est_spread: Mapped[Decimal]
+    est_impact: Mapped[Decimal]
+    price_tolerance_bps: Mapped[Decimal]
+    current_weights: Mapped[dict[str, Any]]
+    target_weights: Mapped[dict[str, Any]]
+    notes: Mapped[dict[str, Any]]
+    history: Mapped[dict[str, Any]]
+    autonomous: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(NAME))
+    approved_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RebalanceTradeRow(Base):
+    """One trade of a rebalance plan (revision 0004)."""
+
+    __tablename__ = "rebalance_trades"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("rebalance_plans.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(SYMBOL))
+    side: Mapped[str] = mapped_column(String(ENUM))
+    qty: Mapped[Decimal]
+    ref_price: Mapped[Decimal]
+    limit_price: Mapped[Decimal]
+    current_qty: Mapped[Decimal]
+    target_qty: Mapped[Decimal]
+    current_weight: Mapped[Decimal]
+    target_weight: Mapped[Decimal]
+    est_commission: Mapped[Decimal]
+    est_spread: Mapped[Decimal]
+    est_impact: Mapped[Decimal]
+    algorithm: Mapped[str] = mapped_column(String(ENUM))
+    sector: Mapped[str | None] = mapped_column(String(NAME))
+    closes_position: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(ENUM))
+    client_order_id: Mapped[str | None] = mapped_column(String(ID))
+    filled_qty: Mapped[Decimal]
+    avg_price: Mapped[Decimal | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlgoOrderRow(Base):
+    """A smart-order-router parent (revision 0004): its child orders carry its id as
+    ``orders.parent_id``; progress and the aggregated result are kept here."""
+
+    __tablename__ = "algo_orders"
+    __table_args__ = (
+        Index("ix_algo_orders_status", "status"),
+        Index("ix_algo_orders_plan_id", "plan_id"),
+    )
+
+    parent_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("rebalance_plans.id"))
+    symbol: Mapped[str] = mapped_column(String(SYMBOL))
+    side: Mapped[str] = mapped_column(String(ENUM))
+    qty: Mapped[Decimal]
+    algorithm: Mapped[str] = mapped_column(String(ENUM))
+    status: Mapped[str] = mapped_column(String(ENUM))
+    arrival_price: Mapped[Decimal]
+    limit_price: Mapped[Decimal | None]
+    bound_price: Mapped[Decimal | None]
+    expected_cost_bps: Mapped[Decimal | None]
+    slices_total: Mapped[int] = mapped_column(Integer)
+    slices_sent: Mapped[int] = mapped_column(Integer)
+    slices_done: Mapped[int] = mapped_column(Integer)
+    filled_qty: Mapped[Decimal]
+    avg_price: Mapped[Decimal | None]
+    slippage_bps: Mapped[Decimal | None]
+    commission: Mapped[Decimal]
+    schedule: Mapped[dict[str, Any]]
+    strategy: Mapped[str] = mapped_column(String(NAME))
+    sector: Mapped[str | None] = mapped_column(String(NAME))
+    regime: Mapped[str | None] = mapped_column(String(NAME))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class ReconciliationDiffRow(Base):
     __tablename__ = "reconciliation_diffs"
 
@@ -347,6 +445,9 @@ LEASES = cast(Table, ExecutorLeaseRow.__table__)
 RECONCILIATION = cast(Table, ReconciliationDiffRow.__table__)
 DECISIONS = cast(Table, RiskDecisionRow.__table__)
 ALERTS = cast(Table, AlertRow.__table__)
+REBALANCE_PLANS = cast(Table, RebalancePlanRow.__table__)
+REBALANCE_TRADES = cast(Table, RebalanceTradeRow.__table__)
+ALGO_ORDERS = cast(Table, AlgoOrderRow.__table__)
 PAPER_ACCOUNTS = cast(Table, PaperAccountRow.__table__)
 PAPER_ORDERS = cast(Table, PaperOrderRow.__table__)
 PAPER_FILLS = cast(Table, PaperFillRow.__table__)

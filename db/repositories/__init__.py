@@ -8,6 +8,7 @@ from db.repositories.operations import (
     SqlReconciliationRepository,
     SqlSettingsRepository,
 )
+from db.repositories.rebalance import SqlAlgoOrderRepository, SqlRebalanceRepository
 from db.repositories.trading import (
     SqlFillRepository,
     SqlOrderRepository,
@@ -16,6 +17,7 @@ from db.repositories.trading import (
 )
 
 __all__ = [
+    "SqlAlgoOrderRepository",
     "SqlCommandRepository",
     "SqlDecisionRepository",
     "SqlFillRepository",
@@ -23,6 +25,7 @@ __all__ = [
     "SqlLeaseRepository",
     "SqlOrderRepository",
     "SqlPositionRepository",
+    "SqlRebalanceRepository",
     "SqlReconciliationRepository",
     "SqlSettingsRepository",
     "SqlSignalRepository",

@@ -18,6 +18,9 @@ from db.tables import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_TABLES = {
+    "algo_orders",
+    "rebalance_plans",
+    "rebalance_trades",
     "alerts",
     "signals",
     "orders",
