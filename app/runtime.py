@@ -7,14 +7,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 from app.settings import AxionSettings
+from core.brokers.commission import CommissionSchedule
 from core.brokers.paper import PaperBroker, PaperConfig
 from core.config import ExecutorConfig
 from core.executor import SignalSource, TradeExecutor
 from core.instruments.modes import InstrumentMode
+from core.instruments.sector_map import sector_of
 from core.marketdata.replay import ReplayMarket
 from core.marketdata.simulated import SimulatedMarket
 from core.ports import Broker, MarketData
-from core.risk.config import profile_named
+from core.rebalance.runner import use_rebalancing
+from core.risk.config import RiskProfile, profile_named
+from core.service import TradingService
 from core.signals.demo import demo_signal_source
 from core.stages import use_full_pipeline
 from db.engine import open_store
@@ -44,6 +48,7 @@ class Runtime:
             holder_id=holder_id,
             signal_sources=self.signal_sources,
         )
+        use_rebalancing(executor, commission=self.commission)
         if self.settings.pipeline == "full":
             # stored run-time settings (executor.instrument_mode, risk.profile) replace these
             # when the executor becomes leader
@@ -51,6 +56,38 @@ class Runtime:
                 executor, self.instrument_mode, profile_named(self.settings.risk_profile)
             )
         return executor
+
+    @property
+    def commission(self) -> CommissionSchedule | None:
+        config = getattr(self.broker, "config", None)
+        return getattr(config, "commission", None)
+
+    def current_profile(self) -> RiskProfile:
+        """The risk profile in force: the stored setting, else the configured one."""
+        with self.store.unit_of_work(read_only=True) as uow:
+            stored = uow.settings.get("risk.profile")
+        if stored is not None:
+            try:
+                return RiskProfile.from_dict(stored.value)
+            except ValueError:
+                pass  # validated when stored; an unreadable one falls back to the default
+        return self.config.risk
+
+    def service(self) -> TradingService:
+        """The facade the dashboard, the worker CLI and the Python API share."""
+        return TradingService(
+            self.store,
+            self.market,
+            profile=self.current_profile,
+            commission=self.commission,
+            sector_of=_sector_name,
+            lease_name=self.config.lease_name,
+        )
+
+
+def _sector_name(symbol: str) -> str | None:
+    sector = sector_of(symbol)
+    return None if sector is None else sector.value
 
 
 def build_market(settings: AxionSettings) -> MarketData:

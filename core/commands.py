@@ -27,6 +27,7 @@ from core.domain import (
 )
 from core.instruments.modes import InstrumentMode
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
+from core.rebalance.runner import PlanRejected
 from core.risk.config import RiskProfile
 from core.risk.kill_switch import KillSwitch
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
@@ -243,6 +244,36 @@ class CommandHandler:
                 )
 
         return await self.ex.write_and_submit(requests, on_commit=mark_applied)
+
+    async def _do_approve_rebalance(self, command: Command) -> str:
+        plan_id = self._plan_id(command)
+        if self.ex.rebalancer is None:
+            raise CommandRejected("rebalancing is not set up on this executor")
+        try:
+            return await self.ex.rebalancer.approve(
+                plan_id, command.created_by, self.ex.clock.now()
+            )
+        except PlanRejected as exc:
+            raise CommandRejected(str(exc)) from None
+
+    async def _do_cancel_rebalance(self, command: Command) -> str:
+        plan_id = self._plan_id(command)
+        if self.ex.rebalancer is None:
+            raise CommandRejected("rebalancing is not set up on this executor")
+        reason = str(command.payload.get("reason") or "").strip()
+        try:
+            return self.ex.rebalancer.cancel(
+                plan_id, command.created_by, reason, self.ex.clock.now()
+            )
+        except PlanRejected as exc:
+            raise CommandRejected(str(exc)) from None
+
+    @staticmethod
+    def _plan_id(command: Command) -> int:
+        plan_id = command.payload.get("plan_id")
+        if isinstance(plan_id, bool) or not isinstance(plan_id, int) or plan_id <= 0:
+            raise CommandRejected(f"{command.type} needs a plan_id (a positive integer)")
+        return plan_id
 
     async def _do_update_setting(self, command: Command) -> str:
         key = command.payload.get("key")

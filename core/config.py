@@ -134,12 +134,20 @@ def _instrument_mode(value: Any) -> str:
 #: ``executor.instrument_mode`` and ``risk.profile`` take effect when the executor runs the full
 #: pipeline; a profile is stored as its full field dict (given by name, or as an edited profile
 #: whose missing fields come from the shipped profile it names, else the aggressive one).
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"expected true or false, got {value!r}")
+    return value
+
+
 RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "executor.default_qty": _positive_decimal,
     "executor.max_signals_per_tick": _int_between(1, 10_000),
     "executor.instrument_mode": _instrument_mode,
     "paper.participation_rate": _decimal_fraction,
     "risk.profile": validate_profile_setting,
+    #: Plans execute without a person's approval only while this is true (seed 000 security).
+    "rebalance.autonomous": _boolean,
 }
 
 

@@ -226,6 +226,8 @@ class CommandType(StrEnum):
     CANCEL_ALL = "cancel_all"
     MANUAL_ORDER = "manual_order"
     UPDATE_SETTING = "update_setting"
+    APPROVE_REBALANCE = "approve_rebalance"
+    CANCEL_REBALANCE = "cancel_rebalance"
 
 
 class CommandStatus(StrEnum):
@@ -718,6 +720,22 @@ class AccountState:
     @property
     def portfolio_value(self) -> Decimal:
         return self.equity
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (amounts as strings): what the heartbeat publishes for the dashboard."""
+        return {
+            "equity": str(self.equity),
+            "cash": str(self.cash),
+            "buying_power": str(self.buying_power),
+            "margin_used": str(self.margin_used),
+            "day_trades_remaining": self.day_trades_remaining,
+            "day_trade_count": self.day_trade_count,
+            "pattern_day_trader": self.pattern_day_trader,
+            "long_market_value": str(self.long_market_value),
+            "short_market_value": str(self.short_market_value),
+            "daily_pnl": str(self.daily_pnl),
+            "at": None if self.at is None else self.at.isoformat(),
+        }
 
 
 # ---------------------------------------------------------------------------------------------

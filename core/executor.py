@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.commands import CommandHandler, LeaseLost
 from core.config import ExecutorConfig
 from core.domain import (
+    AccountState,
     BrokerEvent,
     BrokerOrder,
     DailyPnl,
@@ -63,6 +64,7 @@ from core.ports import (
     UnitOfWork,
     UnknownOrder,
 )
+from core.rebalance.runner import RebalanceRunner
 from core.reconcile import Reconciler
 
 if TYPE_CHECKING:
@@ -171,6 +173,10 @@ class TradeExecutor:
         #: Set by the composition root: exit management and the kill switch's triggers.
         self.position_manager: PositionManager | None = None
         self.kill_monitor: KillSwitchMonitor | None = None
+        #: Set by the composition root: approved rebalance plans and the smart order router.
+        self.rebalancer: RebalanceRunner | None = None
+        #: The broker account as of the last mark (also published in the heartbeat).
+        self.last_account: AccountState | None = None
         #: The risk gate's check of a scale-in add: (allowed qty or None, reason).
         self.add_check: Callable[..., Awaitable[tuple[Decimal | None, str]]] | None = None
 
@@ -182,6 +188,7 @@ class TradeExecutor:
             "connected": self.broker.connected,
             "kill_switch": self.kill_switch.active,
             "last_error": self.stats.last_error,
+            "account": None if self.last_account is None else self.last_account.to_dict(),
         }
         return uow.lease.try_acquire(
             self.config.lease_name, self.holder_id, now_wall, self.config.lease_ttl, info
@@ -279,6 +286,8 @@ class TradeExecutor:
             for source in self.signal_sources:
                 await source.emit(self.store, self.clock.now())
             await self.process_signals()
+            if self.rebalancer is not None:
+                await self.rebalancer.tick(self.clock.now())
             if self._leader_ticks % self.config.reconcile_every_ticks == 0:
                 await self.reconciler.reconcile()
             self._housekeeping()
@@ -402,6 +411,7 @@ class TradeExecutor:
                 continue
         account = await self.broker.get_account()
         self.last_equity = account.equity
+        self.last_account = account
         session = self.market.calendar.session_date(now)
         row = None
         with self.store.unit_of_work() as uow:
@@ -460,17 +470,19 @@ class TradeExecutor:
         requests: Sequence[OrderRequest],
         decisions: Sequence[StageDecision] = (),
         on_commit: Callable[[UnitOfWork, list[Order]], None] | None = None,
+        parent_id: str | None = None,
     ) -> int:
-        """Write orders the executor decided itself (exits, kill-switch closes, manual orders)
-        ahead, with their decisions and under the lease, then submit them. An id already stored
-        is not written again. Raises :class:`LeaseLost` (and writes nothing) without the lease."""
+        """Write orders the executor decided itself (exits, kill-switch closes, manual orders,
+        algorithm slices with their ``parent_id``) ahead, with their decisions and under the
+        lease, then submit them. An id already stored is not written again. Raises
+        :class:`LeaseLost` (and writes nothing) without the lease."""
         now = self.clock.now()
         orders: list[Order] = []
         with self.store.unit_of_work() as uow:
             for request in requests:
                 if uow.orders.get(request.client_order_id) is not None:
                     continue
-                orders.extend(self.write_ahead(uow, request, now)[:1])
+                orders.extend(self.write_ahead(uow, request, now, parent_id)[:1])
             if decisions:
                 uow.decisions.add_many(list(decisions))
             if on_commit is not None:
@@ -569,9 +581,13 @@ class TradeExecutor:
         await self.submit_all(to_submit, picked_at)
         return len(signals)
 
-    def write_ahead(self, uow: UnitOfWork, request: OrderRequest, now: datetime) -> list[Order]:
+    def write_ahead(
+        self, uow: UnitOfWork, request: OrderRequest, now: datetime, parent_id: str | None = None
+    ) -> list[Order]:
         """Insert the order (and a bracket's legs) in ``pending_submit``; not yet committed."""
-        order = Order(request, broker=self.broker.name, created_at=now, updated_at=now)
+        order = Order(
+            request, broker=self.broker.name, created_at=now, updated_at=now, parent_id=parent_id
+        )
         order.transition(OrderStatus.PENDING_SUBMIT, now, "written ahead of submit")
         try:
             uow.orders.add(order)

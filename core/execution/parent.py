@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.domain import ZERO, Side, to_decimal, utc
+from core.execution.schedule import Slice
 
 
 class ParentStatus(StrEnum):
@@ -29,24 +30,16 @@ class ParentStatus(StrEnum):
         return self is not ParentStatus.WORKING
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduledSlice:
-    """A child order due at ``at`` for ``qty``."""
+def slice_to_dict(s: Slice) -> dict[str, Any]:
+    return {"index": s.index, "at": s.at.isoformat(), "qty": str(s.qty)}
 
-    index: int
-    at: datetime
-    qty: Decimal
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "at": self.at.isoformat(), "qty": str(self.qty)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScheduledSlice:
-        return cls(
-            int(data["index"]),
-            utc(datetime.fromisoformat(data["at"])),
-            to_decimal(data["qty"], "qty"),
-        )
+def slice_from_dict(data: dict[str, Any]) -> Slice:
+    return Slice(
+        int(data["index"]),
+        utc(datetime.fromisoformat(data["at"])),
+        to_decimal(data["qty"], "qty"),
+    )
 
 
 @dataclass(slots=True)
@@ -60,7 +53,7 @@ class ParentOrder:
     algorithm: str
     arrival_price: Decimal
     created_at: datetime
-    schedule: list[ScheduledSlice] = field(default_factory=list)
+    schedule: list[Slice] = field(default_factory=list)
     plan_id: int | None = None
     #: The price the first child rests at (limit algorithms), and how far a chase may go.
     limit_price: Decimal | None = None
@@ -83,6 +76,9 @@ class ParentOrder:
     next_chase_at: datetime | None = None
     #: How many children were sent in all (a chase replaces a child with a new one).
     children_sent: int = 0
+    #: The child the router asked the broker to cancel (to re-price it or to fold it into the
+    #: next slice); any other cancelled child was cancelled by a person and stops the parent.
+    cancelling: str | None = None
 
     @property
     def slices_total(self) -> int:
@@ -103,19 +99,21 @@ class ParentOrder:
     def schedule_document(self) -> dict[str, Any]:
         """The JSON document stored with the parent: its slices and the chase state."""
         return {
-            "slices": [s.to_dict() for s in self.schedule],
+            "slices": [slice_to_dict(s) for s in self.schedule],
             "chase_price": None if self.chase_price is None else str(self.chase_price),
             "next_chase_at": None if self.next_chase_at is None else self.next_chase_at.isoformat(),
             "children_sent": self.children_sent,
+            "cancelling": self.cancelling,
         }
 
     def load_schedule_document(self, doc: dict[str, Any]) -> None:
-        self.schedule = [ScheduledSlice.from_dict(s) for s in doc.get("slices", [])]
+        self.schedule = [slice_from_dict(s) for s in doc.get("slices", [])]
         chase = doc.get("chase_price")
         self.chase_price = None if chase is None else to_decimal(chase, "chase_price")
         nxt = doc.get("next_chase_at")
         self.next_chase_at = None if nxt is None else utc(datetime.fromisoformat(nxt))
         self.children_sent = int(doc.get("children_sent", 0))
+        self.cancelling = doc.get("cancelling")
 
 
-__all__ = ["ParentOrder", "ParentStatus", "ScheduledSlice"]
+__all__ = ["ParentOrder", "ParentStatus", "slice_from_dict", "slice_to_dict"]

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from core.domain import IllegalTransition, Side
-from core.execution.parent import ParentOrder, ParentStatus, ScheduledSlice
+from core.execution.parent import ParentOrder, ParentStatus
+from core.execution.schedule import Slice
 from core.rebalance.model import LegStatus, PlannedTrade, PlanStatus, RebalancePlan
 from db.errors import RowNotFoundError
 from db.store import SqlStore
@@ -128,7 +129,7 @@ def test_algo_parent_round_trip_and_working_list(store: SqlStore) -> None:
         algorithm="twap",
         arrival_price=Decimal("401.00"),
         created_at=T0,
-        schedule=[ScheduledSlice(i, T0 + timedelta(minutes=i), Decimal("100")) for i in range(3)],
+        schedule=[Slice(i, T0 + timedelta(minutes=i), Decimal("100")) for i in range(3)],
         expected_cost_bps=Decimal("12.5"),
         sector="Technology",
     )

@@ -1,0 +1,1 @@
+"""Portfolio rebalancing: targets, triggers, plans and their execution."""
