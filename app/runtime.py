@@ -48,7 +48,7 @@ class Runtime:
             holder_id=holder_id,
             signal_sources=self.signal_sources,
         )
-        use_rebalancing(executor, commission=self.commission)
+        use_rebalancing(executor, commission=self.commission, sector_of=_sector_name)
         if self.settings.pipeline == "full":
             # stored run-time settings (executor.instrument_mode, risk.profile) replace these
             # when the executor becomes leader

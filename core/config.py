@@ -16,6 +16,8 @@ from core.domain import ValidationError, positive, to_decimal
 from core.exits.model import ExitConfig
 from core.instruments.config import InstrumentConfig
 from core.instruments.modes import InstrumentMode
+from core.rebalance.targets import TargetPortfolio
+from core.rebalance.triggers import TriggerConfig
 from core.risk.config import AGGRESSIVE, RiskProfile, validate_profile_setting
 from core.risk.kill_switch import KillSwitchConfig
 
@@ -140,6 +142,18 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+def _target_portfolio(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError("rebalance targets must be an object with kind and values")
+    return TargetPortfolio.from_dict(value).to_dict()
+
+
+def _trigger_config(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError("trigger settings must be an object")
+    return TriggerConfig.from_dict(value).to_dict()
+
+
 RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "executor.default_qty": _positive_decimal,
     "executor.max_signals_per_tick": _int_between(1, 10_000),
@@ -148,6 +162,8 @@ RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "risk.profile": validate_profile_setting,
     #: Plans execute without a person's approval only while this is true (seed 000 security).
     "rebalance.autonomous": _boolean,
+    "rebalance.targets": _target_portfolio,
+    "rebalance.triggers": _trigger_config,
 }
 
 

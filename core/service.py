@@ -274,6 +274,22 @@ class TradingService:
             message,
         )
 
+    def set_targets(
+        self,
+        targets: TargetPortfolio | Mapping[str, Any],
+        by: str,
+        kind: TargetKind | str = TargetKind.WEIGHTS,
+        source: str = "api",
+    ) -> int:
+        """Store the target portfolio the triggers watch (validated first, applied by the
+        executor as a versioned setting); returns the command id."""
+        portfolio = self.targets(targets, kind, source)
+        return self._command(
+            CommandType.UPDATE_SETTING,
+            {"key": "rebalance.targets", "value": portfolio.to_dict()},
+            by,
+        )
+
     def plans(self, limit: int = 50, status: PlanStatus | None = None) -> list[RebalancePlan]:
         with self.store.unit_of_work(read_only=True) as uow:
             return uow.rebalance.recent(limit, status)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ from core.execution.config import ExecutionConfig
 from core.execution.parent import ParentOrder, ParentStatus
 from core.execution.router import SmartOrderRouter
 from core.rebalance.config import RebalanceConfig
-from core.rebalance.engine import staleness
+from core.rebalance.engine import RebalanceEngine, staleness
 from core.rebalance.model import (
     LegStatus,
     PlannedTrade,
@@ -37,6 +38,7 @@ from core.rebalance.model import (
     RebalancePlan,
     parent_order_id,
 )
+from core.rebalance.monitor import TriggerMonitor
 
 if TYPE_CHECKING:
     from core.executor import TradeExecutor
@@ -68,6 +70,8 @@ class RebalanceRunner:
         self.config = config or RebalanceConfig()
         self.check_every = check_every
         self._last_check: datetime | None = None
+        #: Proposes plans when a trigger fires (set by :func:`use_rebalancing`).
+        self.monitor: TriggerMonitor | None = None
 
     # ------------------------------------------------------------------ commands
     async def approve(self, plan_id: int, by: str, now: datetime) -> str:
@@ -122,6 +126,8 @@ class RebalanceRunner:
         if self._last_check is None or wall - self._last_check >= self.check_every:
             self._last_check = wall
             await self._review_proposed(now)
+        if self.monitor is not None:
+            await self.monitor.run(now)
         with self.ex.store.unit_of_work(read_only=True) as uow:
             active = uow.rebalance.active()
         for plan in active:
@@ -275,11 +281,16 @@ def use_rebalancing(
     config: RebalanceConfig | None = None,
     execution: ExecutionConfig | None = None,
     commission: CommissionSchedule | None = None,
+    sector_of: Callable[[str], str | None] | None = None,
 ) -> RebalanceRunner:
-    """Give ``executor`` its tick step 5: approved plans through a smart order router."""
+    """Give ``executor`` its tick step 5: approved plans through a smart order router, and the
+    triggers that propose plans."""
     router = SmartOrderRouter(executor, execution, commission)
-    executor.rebalancer = RebalanceRunner(executor, router, config)
-    return executor.rebalancer
+    runner = RebalanceRunner(executor, router, config)
+    engine = RebalanceEngine(config, execution, commission=commission, sector_of=sector_of)
+    runner.monitor = TriggerMonitor(executor, engine)
+    executor.rebalancer = runner
+    return runner
 
 
 __all__ = ["AUTONOMOUS", "AUTONOMOUS_KEY", "PlanRejected", "RebalanceRunner", "use_rebalancing"]
