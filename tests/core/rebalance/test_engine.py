@@ -90,7 +90,9 @@ def test_min_trade_filter_leaves_small_adjustments_but_not_full_exits() -> None:
         ("CCC", Side.SELL, D(2)),
         ("BBB", Side.BUY, D(100)),
     ]
-    assert any("AAA: a trade of $400.00 is below the minimum trade size $500" in n for n in plan.notes)
+    assert any(
+        "AAA: a trade of $400.00 is below the minimum trade size $500" in n for n in plan.notes
+    )
 
 
 def test_fractional_shares_when_the_broker_supports_them() -> None:
