@@ -115,7 +115,7 @@ class TradingService:
             raise ServiceError("no account snapshot yet: the executor has not marked the account")
         cash = to_decimal(snapshot["cash"], "cash")
         positions = await self.get_current_positions()
-        return cash + sum((p.qty * (p.market_price or p.avg_entry_price) for p in positions), ZERO)
+        return cash + sum((p.market_value for p in positions), ZERO)
 
     # ------------------------------------------------------------------ rebalancing
     def targets(

@@ -3,7 +3,8 @@ executor's tick.
 
 Starting a parent (:meth:`SmartOrderRouter.start`) re-estimates the impact with the current
 quote and ADV and picks the algorithm (:func:`~core.execution.impact.choose_algorithm`): TWAP or
-VWAP above the ADV threshold, a passive limit above the cost threshold, market otherwise. The
+VWAP above the ADV threshold, a passive limit above the cost threshold, market otherwise; a
+symbol without an average daily volume (impact unknown) gets a passive limit. The
 schedule is one slice for market and limit, ``slices`` slices ``slice_interval`` apart for TWAP,
 and half-hour buckets over the rest of the session following the intraday volume profile for
 VWAP.
@@ -20,7 +21,10 @@ A child that is still working after ``chase_interval`` is re-priced one step tow
 price): the router cancels it and, once the broker confirmed the cancel (so its filled quantity
 is final), sends the remainder at the new price. At the bound the child rests. When the next
 slice falls due while a child is working, the child is cancelled and its remainder rides on the
-next slice. At most one child works at a time, so the parent can never be over-filled.
+next slice. At most one child works at a time, so the parent can never be over-filled. A
+rebalance sell (a parent of a plan) only reduces a long position: a child never sells more than
+the position holds when it is sent, and the parent ends when nothing is left to sell, so a
+position that shrinks while the parent works (a person sold part of it) is not turned short.
 
 A parent ends ``filled``; or, with the remainder unfilled, ``partially_filled`` / ``failed``
 when the session closes, a child is rejected, or a person cancels a child; or ``cancelled`` when
@@ -32,11 +36,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from core.brokers.commission import CommissionSchedule
 from core.domain import (
+    BPS,
     ZERO,
     Order,
     OrderRequest,
@@ -48,7 +53,13 @@ from core.domain import (
 )
 from core.execution.chase import LimitChase
 from core.execution.config import ExecutionConfig
-from core.execution.impact import Algorithm, choose_algorithm, limit_price, passive_price
+from core.execution.impact import (
+    AlgoChoice,
+    Algorithm,
+    choose_algorithm,
+    limit_price,
+    passive_price,
+)
 from core.execution.parent import ParentOrder, ParentStatus
 from core.execution.schedule import (
     DEFAULT_U_PROFILE,
@@ -67,6 +78,8 @@ log = logging.getLogger("axion.execution")
 
 #: VWAP buckets: half-hour steps of the regular session, as in DEFAULT_U_PROFILE.
 VWAP_BUCKET = timedelta(minutes=30)
+#: Why an order on a symbol without an average daily volume is worked as a passive limit.
+NO_VOLUME_REASON = "no average daily volume: impact not estimated; passive limit"
 
 
 class SmartOrderRouter:
@@ -107,17 +120,20 @@ class SmartOrderRouter:
             return existing
         quote = await self.ex.market.quote(symbol)
         adv = await self.ex.market.average_daily_volume(symbol)
-        vwap_ok = self.config.slice_algorithm == "vwap" and self._vwap_window(now) is not None
-        choice = choose_algorithm(
-            qty,
-            quote.last,
-            adv,
-            bid=quote.bid,
-            ask=quote.ask,
-            config=self.config,
-            volume_profile_available=vwap_ok,
-            commission=self.commission,
-        )
+        if adv is None or adv <= 0:
+            choice = self._without_volume(qty, quote.last)
+        else:
+            vwap_ok = self.config.slice_algorithm == "vwap" and self._vwap_window(now) is not None
+            choice = choose_algorithm(
+                qty,
+                quote.last,
+                adv,
+                bid=quote.bid,
+                ask=quote.ask,
+                config=self.config,
+                volume_profile_available=vwap_ok,
+                commission=self.commission,
+            )
         parent = ParentOrder(
             parent_id=parent_id,
             symbol=symbol,
@@ -143,6 +159,13 @@ class SmartOrderRouter:
             uow.commit()
         log.info("%s %s %s %s: %s", parent_id, side.value, qty, symbol, choice.reason)
         return parent
+
+    def _without_volume(self, qty: Decimal, price: Decimal) -> AlgoChoice:
+        """Without an average daily volume the impact cannot be modelled: the order is worked
+        passively (as the rebalancing engine plans it), expecting only its commission."""
+        fee = ZERO if self.commission is None else self.commission.estimate(qty, price)
+        cost = (fee / (qty * price) * BPS).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return AlgoChoice(Algorithm.LIMIT, ZERO, cost, NO_VOLUME_REASON)
 
     def _vwap_window(self, now: datetime) -> tuple[int, int] | None:
         """(first bucket, bucket count) of the session still ahead, or None outside it."""
@@ -323,6 +346,14 @@ class SmartOrderRouter:
         qty = released - parent.filled_qty
         if qty <= 0:
             return 0  # the next slice is not due yet
+        if parent.plan_id is not None and parent.side is Side.SELL:
+            # a rebalance sell reduces a long position: never past it, into a short
+            pos = self.ex.journal.positions.get(parent.symbol)
+            held = pos.qty if pos is not None and pos.qty > 0 else ZERO
+            if held <= 0:
+                self._finish_unfilled(parent, f"no {parent.symbol} position left to sell", now)
+                return 0
+            qty = min(qty, held)
         quote = await self.ex.market.quote(parent.symbol)
         price = self._child_price(parent, quote)
         request = OrderRequest(

@@ -54,6 +54,7 @@ EXIT_STOP_LOSS = "stop_loss"
 EXIT_KILL_SWITCH = "kill_switch"
 EXIT_MANUAL = "manual"
 EXIT_SIGNAL = "signal"
+EXIT_REBALANCE = "rebalance"
 
 # Exit-monitor exits: ax-x{trade id}-{reason}-{attempt}; the reason may contain underscores.
 _EXIT_MONITOR_ID = re.compile(r"^ax-x[^-]+-(?P<reason>[a-z][a-z0-9_]*)-\d+$")
@@ -68,7 +69,8 @@ def exit_reason_for(order: Order) -> str:
     ``stop_loss``, ``cloud_flip`` or ``max_hold_days``); kill-switch closes
     (``ax-k…-close-{symbol}``) and flattens (``…-flatten…``) give ``kill_switch``; bracket legs
     ``…-tp``/``…-sl`` give ``target``/``stop_loss``; other command orders (``ax-c…``) give
-    ``manual``; anything else (a signal's own order) gives ``signal``.
+    ``manual``; rebalance plan orders (``ax-r…``) give ``rebalance``; anything else (a
+    signal's own order) gives ``signal``.
     """
     coid = order.client_order_id
     exit_monitor = _EXIT_MONITOR_ID.match(coid)
@@ -82,15 +84,20 @@ def exit_reason_for(order: Order) -> str:
         return EXIT_STOP_LOSS
     if coid.startswith("ax-c"):
         return EXIT_MANUAL
+    if coid.startswith("ax-r"):
+        return EXIT_REBALANCE
     return EXIT_SIGNAL
 
 
 def trigger_for(order: Order, signal: Signal | None) -> str | None:
-    """What started a trade: a signal, or a trader's manual order (``ax-c…``)."""
+    """What started a trade: a signal, a trader's manual order (``ax-c…``) or a rebalance plan
+    (``ax-r…``, the smart order router's children)."""
     if signal is not None or order.client_order_id.startswith("ax-s"):
         return TRIGGER_SIGNAL
     if order.client_order_id.startswith("ax-c"):
         return TRIGGER_MANUAL
+    if order.client_order_id.startswith("ax-r"):
+        return TRIGGER_REBALANCE
     return None
 
 
@@ -232,12 +239,20 @@ class TradeJournalWriter:
             notes = _entry_notes(details)
         elif trigger == TRIGGER_MANUAL:
             notes = f"manual order {order.client_order_id}"
+        elif trigger == TRIGGER_REBALANCE:
+            notes = f"rebalance order {order.client_order_id}"
         else:
             notes = None
+        # A rebalance builds a holding, not a day trade: the kill switch's day-trade closes and
+        # the end-of-day exit leave it alone (it has no stop, so no exit rule manages it).
+        if signal is not None:
+            trade_type = signal.trade_type
+        else:
+            trade_type = TradeType.SWING if trigger == TRIGGER_REBALANCE else TradeType.DAY
         trade = TradeExecution(
             ticker=fill.symbol,
             direction=Direction.LONG if position.qty > 0 else Direction.SHORT,
-            trade_type=signal.trade_type if signal else TradeType.DAY,
+            trade_type=trade_type,
             entry_price=position.avg_entry_price,
             shares=abs(position.qty),
             entry_time=fill.at,
@@ -252,7 +267,9 @@ class TradeJournalWriter:
             order_id=order.client_order_id,
             metadata=metadata,
             trigger=trigger,
-            strategy=signal.source if signal else None,
+            strategy=signal.source
+            if signal
+            else (TRIGGER_REBALANCE if trigger == TRIGGER_REBALANCE else None),
             sector=sector.value if sector is not None else None,
             regime=_regime(signal),
             factor_scores=dict(signal.metadata.get("factor_scores") or {}) if signal else {},

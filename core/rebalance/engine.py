@@ -233,6 +233,8 @@ class RebalanceEngine:
                 bid=bid,
                 ask=ask,
                 config=self.execution,
+                # the router always has a volume profile (its own or the default U shape)
+                volume_profile_available=self.execution.slice_algorithm == "vwap",
                 commission=self.commission,
             )
             trade.algorithm = choice.algorithm.value

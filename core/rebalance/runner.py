@@ -8,10 +8,12 @@
   without it nothing executes until a person approves.
 * An approved plan starts in a session: sells first, each handed to the smart order router as a
   parent order; the buys start once every sell is done (they need the cash). A sell never sells
-  more than the position holds at that moment, so a position that shrank in the meantime cannot
-  be turned into a short.
+  more than the position holds at that moment (nor does any of its children, when they are
+  sent), so a position that shrank in the meantime cannot be turned into a short.
 * While the kill switch is on, buys are not started (they are recorded as skipped) and the
   router cancels working buy parents; sells keep working.
+* A trade the router cannot start (no price for the symbol, a quantity its schedule refuses)
+  fails with the reason; the rest of the plan goes on.
 * The plan ends ``completed`` when every trade filled, ``partially_completed`` when some did,
   ``failed`` when none did.
 """
@@ -25,10 +27,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.brokers.commission import CommissionSchedule
-from core.domain import Quote, Side
+from core.domain import Quote, Side, ValidationError
 from core.execution.config import ExecutionConfig
 from core.execution.parent import ParentOrder, ParentStatus
 from core.execution.router import SmartOrderRouter
+from core.ports import UnknownSymbol
 from core.rebalance.config import RebalanceConfig
 from core.rebalance.engine import RebalanceEngine, staleness
 from core.rebalance.model import (
@@ -225,16 +228,23 @@ class RebalanceRunner:
                 return
             if trade.closes_position or qty > held:
                 qty = held
-        parent = await self.router.start(
-            parent_order_id(plan.id, trade.seq),
-            trade.symbol,
-            trade.side,
-            qty,
-            now,
-            plan_id=plan.id,
-            strategy=f"rebalance:{plan.trigger}",
-            sector=trade.sector,
-        )
+        try:
+            parent = await self.router.start(
+                parent_order_id(plan.id, trade.seq),
+                trade.symbol,
+                trade.side,
+                qty,
+                now,
+                plan_id=plan.id,
+                strategy=f"rebalance:{plan.trigger}",
+                sector=trade.sector,
+            )
+        except (ValidationError, UnknownSymbol) as exc:
+            # one trade that cannot be worked must not stop the executor's ticks
+            trade.status = LegStatus.FAILED
+            trade.reason = f"could not be started: {exc}"
+            log.warning("plan %s trade %s not started: %s", plan.id, trade.seq, exc)
+            return
         trade.client_order_id = parent.parent_id
         trade.status = LegStatus.WORKING
         if qty != trade.qty:
