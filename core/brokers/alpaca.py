@@ -281,7 +281,8 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def _bound_requests(client: Any, timeout: float) -> None:
+def bound_requests(client: Any, timeout: float) -> None:
+    """Give every request of an alpaca-py client (trading or data) a default timeout."""
     session = getattr(client, "_session", None)
     if isinstance(session, requests.Session):
         adapter = _TimeoutAdapter(timeout)
@@ -396,13 +397,13 @@ class AlpacaBroker:
         self._poll_interval = poll_interval
         self._pdt_threshold = pdt_equity_threshold
         self._trading = TradingClient(api_key, secret_key, paper=paper, url_override=self._base_url)
-        _bound_requests(self._trading, request_timeout)
+        bound_requests(self._trading, request_timeout)
         # The stream thread's recoveries use a client of their own (a requests.Session is not
         # meant to be shared between threads).
         self._recovery_client = TradingClient(
             api_key, secret_key, paper=paper, url_override=self._base_url
         )
-        _bound_requests(self._recovery_client, request_timeout)
+        bound_requests(self._recovery_client, request_timeout)
         self._connected = False
         self._lock = threading.RLock()
         self._recover_lock = threading.Lock()

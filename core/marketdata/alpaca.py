@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 
 import pydantic
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 with warnings.catch_warnings():
@@ -48,6 +47,7 @@ with warnings.catch_warnings():
     )
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
+from core.brokers.alpaca import bound_requests
 from core.domain import ZERO, Bar, Quote, utc
 from core.marketdata.bars import check_limit, timeframe_minutes
 from core.marketdata.calendar import EASTERN, WallClock, default_calendar
@@ -81,17 +81,6 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, APIError):
         return (exc.status_code or 0) in (500, 502, 503)
     return False
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
 
 
 class AlpacaMarketData:
@@ -137,11 +126,7 @@ class AlpacaMarketData:
         self._client = StockHistoricalDataClient(
             api_key, secret_key, url_override=base_url.rstrip("/") if base_url else None
         )
-        session = getattr(self._client, "_session", None)
-        if isinstance(session, requests.Session):
-            adapter = _TimeoutAdapter(request_timeout)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+        bound_requests(self._client, request_timeout)
 
     def __repr__(self) -> str:
         return f"AlpacaMarketData(symbols={len(self._symbols)}, feed={self._feed.value!r})"
