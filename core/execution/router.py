@@ -95,6 +95,9 @@ class SmartOrderRouter:
         self.ex = executor
         self.config = config or ExecutionConfig()
         self.commission = commission
+        #: Parents still working after the last :meth:`work` (None: not known yet); lets an
+        #: idle executor tick skip the store.
+        self.working: int | None = None
         #: Weights per half-hour bucket of the session (DEFAULT_U_PROFILE when None).
         self.volume_profile = tuple(volume_profile or DEFAULT_U_PROFILE)
 
@@ -157,6 +160,7 @@ class SmartOrderRouter:
         with self.ex.store.unit_of_work() as uow:
             uow.algos.add(parent)
             uow.commit()
+        self.working = None
         log.info("%s %s %s %s: %s", parent_id, side.value, qty, symbol, choice.reason)
         return parent
 
@@ -217,6 +221,7 @@ class SmartOrderRouter:
         for parent in parents:
             parent.commission = fills[parent.parent_id]
             sent += await self._step(parent, children[parent.parent_id], now)
+        self.working = sum(1 for p in parents if not p.status.is_terminal)
         return sent
 
     async def _step(self, parent: ParentOrder, children: list[Order], now: datetime) -> int:

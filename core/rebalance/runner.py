@@ -73,6 +73,8 @@ class RebalanceRunner:
         self.config = config or RebalanceConfig()
         self.check_every = check_every
         self._last_check: datetime | None = None
+        #: False once a look at the store found no approved or executing plan.
+        self._active = True
         #: Proposes plans when a trigger fires (set by :func:`use_rebalancing`).
         self.monitor: TriggerMonitor | None = None
 
@@ -99,6 +101,7 @@ class RebalanceRunner:
             plan.autonomous = by == AUTONOMOUS
             uow.rebalance.update(plan)
             uow.commit()
+        self._active = True
         return f"plan {plan_id} approved by {by}: {len(plan.trades)} trades"
 
     def cancel(self, plan_id: int, by: str, reason: str, now: datetime) -> str:
@@ -128,14 +131,20 @@ class RebalanceRunner:
         wall = self.ex.wall.now()
         if self._last_check is None or wall - self._last_check >= self.check_every:
             self._last_check = wall
+            # another executor may have led meanwhile: look at the store again
+            self._active = True
+            self.router.working = None
             await self._review_proposed(now)
         if self.monitor is not None:
             await self.monitor.run(now)
-        with self.ex.store.unit_of_work(read_only=True) as uow:
-            active = uow.rebalance.active()
-        for plan in active:
-            await self._advance(plan, now)
-        await self.router.work(now)
+        if self._active:  # approvals go through this runner, so an idle tick skips the store
+            with self.ex.store.unit_of_work(read_only=True) as uow:
+                active = uow.rebalance.active()
+            for plan in active:
+                await self._advance(plan, now)
+            self._active = bool(active)
+        if self.router.working != 0:
+            await self.router.work(now)
 
     def _autonomous(self) -> bool:
         with self.ex.store.unit_of_work(read_only=True) as uow:
