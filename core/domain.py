@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -85,6 +86,68 @@ def utc(ts: datetime) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings as plain data (the frozen config dataclasses store themselves as JSON)
+# ---------------------------------------------------------------------------------------------
+
+
+def seconds_text(value: timedelta) -> int | str:
+    """A duration in seconds, exactly: an int when whole, else a decimal string."""
+    seconds = Decimal(value.days * 86_400 + value.seconds) + Decimal(value.microseconds) / 10**6
+    return int(seconds) if seconds == seconds.to_integral_value() else f"{seconds.normalize():f}"
+
+
+def to_duration(value: Any, name: str, *, allow_zero: bool = False) -> timedelta:
+    """A duration from a timedelta or a number of seconds; positive (or zero if allowed)."""
+    if isinstance(value, timedelta):
+        return value
+    seconds = to_decimal(value, name)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        need = "must not be negative" if allow_zero else "must be a positive duration"
+        raise ValidationError(f"{name} {need}, got {seconds} seconds")
+    return timedelta(microseconds=int(seconds * 1_000_000))
+
+
+def to_int(value: Any, name: str) -> int:
+    """An integer from an int or its text; booleans and fractions are refused."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValidationError(f"{name} must be an integer, got {value!r}")
+
+
+def plain_data(config: Any) -> dict[str, Any]:
+    """A config dataclass as JSON-ready data: Decimals as strings, durations in seconds."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, Decimal):
+            out[f.name] = str(value)
+        elif isinstance(value, timedelta):
+            out[f.name] = seconds_text(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def known_changes(cls: type, data: Any, what: str) -> dict[str, Any]:
+    """``data`` as field changes of the config dataclass ``cls``; anything that is not a
+    mapping, or names a field ``cls`` does not have, is refused (a misspelt setting must not
+    silently keep its default)."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            f"{what} settings must be given as a mapping of fields, got {type(data).__name__}"
+        )
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ValidationError(f"unknown {what} fields: {', '.join(unknown)}")
+    return dict(data)
 
 
 def round_price(price: Decimal) -> Decimal:

@@ -11,12 +11,19 @@ durations in seconds) so an edited configuration can be stored as a setting.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.domain import ValidationError, to_decimal
+from core.domain import (
+    ValidationError,
+    known_changes,
+    plain_data,
+    to_decimal,
+    to_duration,
+    to_int,
+)
 
 #: The slicing algorithms a large order may use.
 SLICE_ALGORITHMS = ("twap", "vwap")
@@ -101,16 +108,7 @@ class ExecutionConfig:
     # -- plain data ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: Decimals as strings, durations in seconds."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Decimal):
-                out[f.name] = str(value)
-            elif isinstance(value, timedelta):
-                out[f.name] = _seconds_text(value)
-            else:
-                out[f.name] = value
-        return out
+        return plain_data(self)
 
     @classmethod
     def from_dict(
@@ -119,41 +117,10 @@ class ExecutionConfig:
         """Build a validated configuration from plain data; fields left out come from ``base``
         (the defaults unless given). Unknown fields and bad values raise
         :class:`~core.domain.ValidationError` naming the field."""
-        if not isinstance(data, Mapping):
-            raise ValidationError("an execution configuration must be a mapping of fields")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValidationError(f"unknown execution fields: {', '.join(sorted(unknown))}")
-        changes: dict[str, Any] = dict(data)
+        changes = known_changes(cls, data, "execution")
         for name in _DURATIONS:
             if name in changes:
-                changes[name] = _duration(changes[name], name)
+                changes[name] = to_duration(changes[name], name)
         if "slices" in changes:
-            changes["slices"] = _integer(changes["slices"], "slices")
+            changes["slices"] = to_int(changes["slices"], "slices")
         return replace(base if base is not None else cls(), **changes)
-
-
-def _seconds_text(value: timedelta) -> int | str:
-    # Whole seconds stay ints; anything finer is an exact decimal string, never a float.
-    seconds = Decimal(value.days * 86_400 + value.seconds) + Decimal(value.microseconds) / 10**6
-    return int(seconds) if seconds == seconds.to_integral_value() else f"{seconds.normalize():f}"
-
-
-def _duration(value: Any, name: str) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    seconds = to_decimal(value, name)
-    if seconds <= 0:
-        raise ValidationError(f"{name} must be a positive duration, got {seconds} seconds")
-    return timedelta(microseconds=int(seconds * 1_000_000))
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"{name} must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValidationError(f"{name} must be an integer, got {value!r}")

@@ -5,12 +5,12 @@ be stored as a versioned setting."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.domain import ValidationError, to_decimal
+from core.domain import ValidationError, known_changes, plain_data, to_decimal, to_duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +40,7 @@ class RebalanceConfig:
             object.__setattr__(self, name, value)
         if self.limit_buffer_bps >= 10_000:
             raise ValidationError("limit_buffer_bps must be below 10000 (100%)")
-        age = self.max_plan_age
-        if not isinstance(age, timedelta):
-            try:
-                age = timedelta(seconds=float(age))
-            except (TypeError, ValueError):
-                raise ValidationError(f"max_plan_age must be a duration, got {age!r}") from None
+        age = to_duration(self.max_plan_age, "max_plan_age")
         if age <= timedelta(0):
             raise ValidationError("max_plan_age must be positive")
         object.__setattr__(self, "max_plan_age", age)
@@ -54,24 +49,13 @@ class RebalanceConfig:
                 raise ValidationError(f"{name} must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "min_trade_value": str(self.min_trade_value),
-            "limit_buffer_bps": str(self.limit_buffer_bps),
-            "price_tolerance_bps": str(self.price_tolerance_bps),
-            "max_plan_age": int(self.max_plan_age.total_seconds()),
-            "fractional": self.fractional,
-            "autonomous": self.autonomous,
-        }
+        return plain_data(self)
 
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any], base: RebalanceConfig | None = None
     ) -> RebalanceConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValidationError(f"unknown rebalance settings: {', '.join(unknown)}")
-        return replace(base or cls(), **dict(data))
+        return replace(base or cls(), **known_changes(cls, data, "rebalance"))
 
 
 __all__ = ["RebalanceConfig"]

@@ -32,13 +32,21 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from core.domain import ZERO, Position, ValidationError, to_decimal, utc
+from core.domain import (
+    ZERO,
+    Position,
+    ValidationError,
+    known_changes,
+    plain_data,
+    to_decimal,
+    utc,
+)
 from core.ports import MarketCalendar
 
 HUNDRED = Decimal(100)
@@ -116,23 +124,13 @@ class TriggerConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: numbers as strings so no precision is lost."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value if isinstance(value, bool) else str(value)
-        return out
+        return plain_data(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TriggerConfig:
         """Build from a mapping as :meth:`to_dict` writes it; missing keys keep their default,
         unknown keys are an error (a misspelt threshold must not silently keep the default)."""
-        if not isinstance(data, Mapping):
-            raise ValidationError("trigger config must be an object")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in data if k not in names)
-        if unknown:
-            raise ValidationError(f"unknown trigger settings: {', '.join(unknown)}")
-        return cls(**dict(data))
+        return cls(**known_changes(cls, data, "trigger"))
 
 
 #: The seed 000 R5.1 thresholds (frozen, so safe to share as a default argument).

@@ -24,13 +24,20 @@ as strings, the duplicate window in seconds) so an edited profile can be stored 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from core.domain import ValidationError, to_decimal
+from core.domain import (
+    ValidationError,
+    known_changes,
+    plain_data,
+    to_decimal,
+    to_duration,
+    to_int,
+)
 
 #: Equity under which FINRA's pattern-day-trader rule limits day trades.
 PDT_EQUITY_THRESHOLD = Decimal(25_000)
@@ -131,16 +138,7 @@ class RiskProfile:
     # -- plain data ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: Decimals as strings, ``duplicate_window`` in seconds."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Decimal):
-                out[f.name] = str(value)
-            elif isinstance(value, timedelta):
-                out[f.name] = _seconds_text(value)
-            else:
-                out[f.name] = value
-        return out
+        return plain_data(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: RiskProfile | None = None) -> RiskProfile:
@@ -149,43 +147,15 @@ class RiskProfile:
         ``base`` defaults to the aggressive defaults. Unknown fields and bad values raise
         :class:`ValidationError` naming the field.
         """
-        if not isinstance(data, Mapping):
-            raise ValidationError("a risk profile must be given as a mapping of fields")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValidationError(f"unknown risk profile fields: {', '.join(sorted(unknown))}")
-        changes: dict[str, Any] = dict(data)
+        changes = known_changes(cls, data, "risk profile")
         if "duplicate_window" in changes:
-            changes["duplicate_window"] = _window(changes["duplicate_window"])
+            changes["duplicate_window"] = to_duration(
+                changes["duplicate_window"], "duplicate_window", allow_zero=True
+            )
         for name in _INTS:
             if name in changes:
-                changes[name] = _integer(changes[name], name)
+                changes[name] = to_int(changes[name], name)
         return replace(base if base is not None else cls(), **changes)
-
-
-def _seconds_text(value: timedelta) -> int | str:
-    seconds = Decimal(value.days * 86_400 + value.seconds) + Decimal(value.microseconds) / 10**6
-    return int(seconds) if seconds == seconds.to_integral_value() else f"{seconds.normalize():f}"
-
-
-def _window(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    seconds = to_decimal(value, "duplicate_window")
-    if seconds < 0:
-        raise ValidationError(f"duplicate_window must not be negative, got {seconds} seconds")
-    return timedelta(microseconds=int(seconds * 1_000_000))
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"{name} must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise ValidationError(f"{name} must be an integer, got {value!r}")
 
 
 AGGRESSIVE = RiskProfile()

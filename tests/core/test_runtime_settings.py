@@ -215,7 +215,7 @@ def test_an_edited_profile_is_stored_whole_and_its_limits_apply(world: World):
         ("executor.instrument_mode", "futures", "unknown instrument mode 'futures'"),
         ("executor.instrument_mode", None, "known modes: options, leveraged_etf, both"),
         ("risk.profile", "reckless", "unknown risk profile 'reckless'"),
-        ("risk.profile", 3, "a risk profile must be given as a mapping of fields"),
+        ("risk.profile", 3, "risk profile settings must be given as a mapping of fields"),
         ("risk.profile", {"max_risk_per_trade": "2"}, "max_risk_per_trade must be above 0"),
         ("risk.profile", {"max_lots": 1}, "unknown risk profile fields: max_lots"),
     ],

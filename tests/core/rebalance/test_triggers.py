@@ -85,7 +85,7 @@ def test_config_refuses_bad_values_all_at_once() -> None:
         "stop_loss_pct must be above 0, got 0; "
         "top_decile must be a number, got 'x'"
     )
-    with pytest.raises(ValidationError, match="unknown trigger settings: drift"):
+    with pytest.raises(ValidationError, match="unknown trigger fields: drift"):
         TriggerConfig.from_dict({"drift": "0.05"})
 
 
