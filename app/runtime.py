@@ -10,7 +10,7 @@ from app.settings import AxionSettings
 from core.brokers.commission import CommissionSchedule
 from core.brokers.paper import PaperBroker, PaperConfig
 from core.config import ExecutorConfig
-from core.executor import SignalSource, TradeExecutor
+from core.executor import ExecutorThread, SignalSource, TradeExecutor
 from core.instruments.modes import InstrumentMode
 from core.instruments.sector_map import sector_of
 from core.marketdata.replay import ReplayMarket
@@ -22,6 +22,7 @@ from core.service import TradingService
 from core.signals.demo import demo_signal_source
 from core.stages import use_full_pipeline
 from db.engine import open_store
+from db.queries import DashboardQueries
 from db.store import SqlStore
 
 
@@ -34,6 +35,32 @@ class Runtime:
     config: ExecutorConfig
     signal_sources: list[SignalSource] = field(default_factory=list)
     demo: bool = False
+    #: The executor thread this process runs (the dashboard's), if any.
+    thread: ExecutorThread | None = None
+
+    @property
+    def queries(self) -> DashboardQueries:
+        """The dashboard's read views (SQL filters and aggregates over the store)."""
+        return DashboardQueries(self.store, lease_name=self.config.lease_name)
+
+    def start_executor(self) -> ExecutorThread:
+        """Start this process's executor thread (idempotent). Several processes may each run
+        one: the store's lease makes exactly one of them the account's leader."""
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = ExecutorThread(self.make_executor)
+            self.thread.start()
+            self.thread.ready.wait(10)
+        return self.thread
+
+    def stop_executor(self, timeout: float = 10.0) -> None:
+        if self.thread is not None:
+            self.thread.stop(timeout)
+            self.thread = None
+
+    def wake(self) -> None:
+        """Run the local executor's next tick now (a command was just written)."""
+        if self.thread is not None:
+            self.thread.wake()
 
     @property
     def instrument_mode(self) -> InstrumentMode:
@@ -106,6 +133,7 @@ def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -
 
 
 def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> Runtime:
+    """Everything one process needs, built once: store (migrated), market, broker, config."""
     settings = settings or AxionSettings()
     store = open_store(settings.database_url)
     market = build_market(settings)

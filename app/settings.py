@@ -38,6 +38,18 @@ class AxionSettings(BaseSettings):
     #: None: "both" (the seed's default), or "leveraged_etf" for the demo (see ``mode_for``)
     instrument_mode: Literal["options", "leveraged_etf", "both"] | None = None
     risk_profile: Literal["aggressive", "conservative"] = "aggressive"
+    #: Where key files live (the cookie-signing key, the vault's master key): outside the
+    #: database and the repository, created with 0600 at first start.
+    secrets_dir: Path = Path("./data")
+    #: The dashboard's executor: "thread" runs it inside the dashboard process (one per process,
+    #: the store's lease still elects one leader per account); "external" leaves it to
+    #: ``python -m app.worker`` and the dashboard only reads the store and writes commands.
+    executor: Literal["thread", "external"] = "thread"
+    #: Run the EMA-cloud scan of the watchlist (the worker's ``--demo``). None: on in the
+    #: dashboard, off in the worker unless ``--demo`` is given.
+    demo: bool | None = None
+    #: Minutes without a click or a key before the dashboard signs a user out (seed 000).
+    session_timeout_min: float = Field(30.0, gt=0, le=24 * 60)
 
     @field_validator("database_url")
     @classmethod
@@ -55,6 +67,14 @@ class AxionSettings(BaseSettings):
         if self.instrument_mode is not None:
             return self.instrument_mode
         return DEMO_INSTRUMENT_MODE if demo else DEFAULT_INSTRUMENT_MODE
+
+    @property
+    def cookie_key_file(self) -> Path:
+        return self.secrets_dir / "cookie.key"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.secrets_dir / "master.key"
 
     @property
     def watchlist_symbols(self) -> list[str]:

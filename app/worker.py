@@ -71,7 +71,9 @@ def settings_from(args: argparse.Namespace) -> AxionSettings:
 
 
 async def run(args: argparse.Namespace) -> int:
-    runtime = build_runtime(settings_from(args), demo=args.demo)
+    settings = settings_from(args)
+    demo = args.demo or settings.demo is True
+    runtime = build_runtime(settings, demo=demo)
     executor = runtime.make_executor()
     # Long-lived start-up objects (calendar, market caches) never need collecting again; keeping
     # them out of the collector's full passes removes its longest pauses from the order path.
@@ -88,7 +90,7 @@ async def run(args: argparse.Namespace) -> int:
         runtime.store.engine.url.render_as_string(hide_password=True),
         runtime.broker.name,
         runtime.config.account,
-        args.demo,
+        demo,
         runtime.settings.pipeline,
         runtime.instrument_mode.value,
         runtime.settings.risk_profile,

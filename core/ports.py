@@ -44,6 +44,7 @@ from core.domain import (
 )
 from core.execution.parent import ParentOrder
 from core.rebalance.model import PlanStatus, RebalancePlan
+from core.users import Role, User
 
 # ---------------------------------------------------------------------------------------------
 # Errors adapters raise
@@ -417,6 +418,28 @@ class AlgoOrderRepository(Protocol):
         ...
 
 
+class UserRepository(Protocol):
+    """Dashboard users (``core.users.User``); hashes only."""
+
+    def count(self) -> int: ...
+
+    def active_admins(self) -> int: ...
+
+    def add(self, user: User) -> int: ...
+
+    def get(self, username: str) -> User | None: ...
+
+    def all(self) -> list[User]: ...
+
+    def set_role(self, username: str, role: Role) -> bool: ...
+
+    def set_disabled(self, username: str, disabled: bool) -> bool: ...
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool: ...
+
+    def record_login(self, username: str, at: datetime) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
 
@@ -433,6 +456,7 @@ class UnitOfWork(Protocol):
     alerts: AlertRepository
     rebalance: RebalanceRepository
     algos: AlgoOrderRepository
+    users: UserRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -28,9 +28,23 @@ from core.rebalance.model import PlanStatus, RebalancePlan
 from core.rebalance.runner import AUTONOMOUS_KEY
 from core.rebalance.targets import TargetKind, TargetPortfolio, build_targets
 from core.risk.config import CONSERVATIVE, RiskProfile
+from core.users import Action, require
 
 #: The store's lease row the executor's heartbeat (and account snapshot) lives in.
 DEFAULT_LEASE = "executor"
+
+
+#: What each command needs a user's role to allow (see ``core.users``).
+COMMAND_ACTIONS: dict[CommandType, Action] = {
+    CommandType.KILL_SWITCH_ON: Action.KILL_SWITCH,
+    CommandType.KILL_SWITCH_OFF: Action.KILL_SWITCH,
+    CommandType.CANCEL_ORDER: Action.CANCEL_ORDER,
+    CommandType.CANCEL_ALL: Action.CANCEL_ORDER,
+    CommandType.MANUAL_ORDER: Action.MANUAL_ORDER,
+    CommandType.UPDATE_SETTING: Action.CHANGE_SETTINGS,
+    CommandType.APPROVE_REBALANCE: Action.REBALANCE,
+    CommandType.CANCEL_REBALANCE: Action.REBALANCE,
+}
 
 
 class ServiceError(ValidationError):
@@ -228,6 +242,28 @@ class TradingService:
             command_id = uow.commands.add(Command(kind, payload, by, self.clock.now()))
             uow.commit()
         return command_id
+
+    def send_command(
+        self,
+        username: str,
+        kind: CommandType,
+        payload: dict[str, Any],
+        action: Action | None = None,
+    ) -> int:
+        """Write a command as ``username`` after checking, against the stored user, that the
+        role allows it (``action`` defaults to the command's own); returns the command id.
+        Raises :class:`core.users.PermissionDenied` with the reason otherwise."""
+        needed = action or COMMAND_ACTIONS[kind]
+        with self.store.unit_of_work() as uow:
+            user = uow.users.get(username) if username else None
+            require(user, needed)
+            command_id = uow.commands.add(Command(kind, payload, username, self.clock.now()))
+            uow.commit()
+        return command_id
+
+    def command(self, command_id: int) -> Command | None:
+        with self.store.unit_of_work(read_only=True) as uow:
+            return uow.commands.get(command_id)
 
     def approve_plan(self, plan_id: int, by: str) -> int:
         """Ask the executor to approve (and then execute) a plan; returns the command id."""

@@ -240,6 +240,12 @@ def load_master_key(
         return _decode_key(from_env, MASTER_KEY_ENV)
     if key_file is None:
         raise VaultKeyError(f"no master key: set {MASTER_KEY_ENV} or configure a key file")
+    return key_from_file(key_file)
+
+
+def key_from_file(key_file: str | os.PathLike[str]) -> bytes:
+    """A 32-byte key kept in ``key_file``: created there with 0600 at first use (atomically, so
+    two processes starting together agree on one key), read back afterwards."""
     path = Path(key_file)
     if not path.exists():
         created = _create_key_file(path)
@@ -501,6 +507,7 @@ __all__ = [
     "VaultKeyError",
     "encode_key",
     "generate_master_key",
+    "key_from_file",
     "key_id",
     "load_master_key",
     "mask",

@@ -12,7 +12,7 @@ After ``commit()`` the same unit of work can carry on with a new transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, select
 
 from core.domain import utc, utcnow
 from core.ports import PaperSnapshot
+from core.vault import EncryptedSecret
 from db.engine import SQLITE_BEGIN_OPTION
 from db.prepared import PreparedStatement
 from db.repositories._base import InsertBuilder, for_dialect
@@ -39,6 +40,7 @@ from db.repositories.trading import (
     SqlPositionRepository,
     SqlSignalRepository,
 )
+from db.repositories.users import SqlCredentialRepository, SqlUserRepository
 from db.tables import PAPER_ACCOUNTS, PAPER_FILLS, PAPER_ORDERS
 
 
@@ -69,6 +71,8 @@ class SqlUnitOfWork:
         self.alerts = SqlAlertRepository(self)
         self.rebalance = SqlRebalanceRepository(self)
         self.algos = SqlAlgoOrderRepository(self)
+        self.users = SqlUserRepository(self)
+        self.credentials = SqlCredentialRepository(self)
 
     @property
     def connection(self) -> Connection:
@@ -136,9 +140,47 @@ class SqlStore:
         finally:
             raw.close()
 
+    def credential_store(self) -> SqlCredentialStore:
+        """The vault's :class:`core.vault.CredentialStore` on the ``credentials`` table."""
+        return SqlCredentialStore(self)
+
     def dispose(self) -> None:
         """Close the engine's pooled connections."""
         self.engine.dispose()
+
+
+class SqlCredentialStore:
+    """``core.vault.CredentialStore`` backed by the store: one committed transaction per call
+    (``put_many`` writes a whole key rotation atomically)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def get(self, name: str) -> EncryptedSecret | None:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.credentials.get(name)
+
+    def put(self, name: str, secret: EncryptedSecret, by: str, at: datetime) -> None:
+        self.put_many([(name, secret)], by, at)
+
+    def put_many(
+        self,
+        items: Mapping[str, EncryptedSecret] | Iterable[tuple[str, EncryptedSecret]],
+        by: str,
+        at: datetime,
+    ) -> None:
+        with self._store.unit_of_work() as uow:
+            uow.credentials.put_many(items, by, at)
+            uow.commit()
+
+    def names(self) -> list[str]:
+        with self._store.unit_of_work(read_only=True) as uow:
+            return uow.credentials.names()
+
+    def delete(self, name: str) -> None:
+        with self._store.unit_of_work() as uow:
+            uow.credentials.delete(name)
+            uow.commit()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -168,6 +169,7 @@ class TradeExecutionRow(Base):
     __table_args__ = (
         Index("ix_trade_executions_signal_id", "signal_id"),
         Index("ix_trade_executions_ticker", "ticker"),
+        Index("ix_trade_executions_entry_time", "entry_time"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -431,6 +433,37 @@ class PaperFillRow(Base):
     at: Mapped[datetime]
 
 
+class UserRow(Base):
+    """Dashboard users (revision 0005): bcrypt hashes only, never a password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(NAME), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(ENUM))
+    password_hash: Mapped[str] = mapped_column(String(128))
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class CredentialRow(Base):
+    """Broker credentials, AES-256-GCM encrypted by ``core.vault`` (revision 0005)."""
+
+    __tablename__ = "credentials"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(NAME))
+    masked: Mapped[str] = mapped_column(String(NAME))
+    updated_by: Mapped[str] = mapped_column(String(NAME))
+    updated_at: Mapped[datetime]
+
+
 # Core handles for the repositories' statements (the hot path avoids ORM object loading).
 SIGNALS = cast(Table, SignalRow.__table__)
 ORDERS = cast(Table, OrderRow.__table__)
@@ -448,6 +481,8 @@ ALERTS = cast(Table, AlertRow.__table__)
 REBALANCE_PLANS = cast(Table, RebalancePlanRow.__table__)
 REBALANCE_TRADES = cast(Table, RebalanceTradeRow.__table__)
 ALGO_ORDERS = cast(Table, AlgoOrderRow.__table__)
+USERS = cast(Table, UserRow.__table__)
+CREDENTIALS = cast(Table, CredentialRow.__table__)
 PAPER_ACCOUNTS = cast(Table, PaperAccountRow.__table__)
 PAPER_ORDERS = cast(Table, PaperOrderRow.__table__)
 PAPER_FILLS = cast(Table, PaperFillRow.__table__)

@@ -18,6 +18,8 @@ from db.tables import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_TABLES = {
+    "users",
+    "credentials",
     "algo_orders",
     "rebalance_plans",
     "rebalance_trades",

@@ -1,0 +1,51 @@
+"""The dashboard's pages, declared in one place, with the least role that sees each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.users import Role
+
+PAGES_DIR = Path(__file__).parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    url: str
+    role: Role = Role.VIEWER
+
+
+PAGES = (
+    PageSpec(
+        "positions_page.py", "Active Positions", ":material/account_balance_wallet:", "positions"
+    ),
+    PageSpec("orders_page.py", "Order Book", ":material/receipt_long:", "orders"),
+    PageSpec("risk_page.py", "Risk Dashboard", ":material/shield:", "risk"),
+    PageSpec("journal_page.py", "Trade Journal", ":material/menu_book:", "journal"),
+    PageSpec("rebalance_page.py", "Rebalance", ":material/balance:", "rebalance"),
+    PageSpec("mode_page.py", "Instrument Mode", ":material/tune:", "mode"),
+    PageSpec("settings_page.py", "Settings", ":material/settings:", "settings"),
+)
+
+
+def pages_for(role: Role) -> list[st.Page]:
+    visible = [p for p in PAGES if role.allows(p.role)]
+    return [
+        st.Page(
+            str(PAGES_DIR / p.file),
+            title=p.title,
+            icon=p.icon,
+            url_path=p.url,
+            default=i == 0,
+        )
+        for i, p in enumerate(visible)
+    ]
+
+
+__all__ = ["PAGES", "PageSpec", "pages_for"]
