@@ -13,7 +13,7 @@ st.set_page_config(page_title="Axion Executor", page_icon=":material/monitoring:
 
 runtime = dashboard_runtime()
 user = gate(runtime)
-page = st.navigation(pages_for(user.role))
+page = st.navigation(pages_for(user.role), position="top")
 render_header(runtime)
 with st.sidebar:
     render_command_feed(runtime)

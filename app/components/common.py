@@ -162,19 +162,18 @@ def render_header(runtime: Runtime) -> None:
     if last is not None and time.time() - float(last) > limit:
         st.rerun(scope="app")  # the login gate signs the session out
     status = runtime.queries.status.executor()
-    top = st.columns([2, 1, 1, 1, 1, 1])
-    top[0].markdown(f"{_mode_badge(status)}  \n{_executor_line(status)}")
+    st.markdown(f"{_mode_badge(status)} &nbsp; {_executor_line(status)}")
     account = status.account
     if account is None:
-        top[1].metric("Equity", "n/a")
-        top[2].caption("No account snapshot yet: the executor publishes one every tick.")
+        st.caption("No account snapshot yet: the executor publishes one with every heartbeat.")
     else:
-        top[1].metric("Equity", money(account.equity), money(account.daily_pnl))
-        top[2].metric("Cash", money(account.cash))
-        top[3].metric("Buying power", money(account.buying_power))
-        top[4].metric("Margin used", money(account.margin_used))
+        cols = st.columns(5)
+        cols[0].metric("Equity", money(account.equity, 0), money(account.daily_pnl))
+        cols[1].metric("Cash", money(account.cash, 0))
+        cols[2].metric("Buying power", money(account.buying_power, 0))
+        cols[3].metric("Margin used", money(account.margin_used, 0))
         left = account.day_trades_remaining
-        top[5].metric("Day trades left", "∞" if left is None else str(left))
+        cols[4].metric("Day trades left", "unlimited" if left is None else str(left))
     if status.kill_switch.active:
         ks = status.kill_switch
         when = ks.at.strftime("%Y-%m-%d %H:%M:%S UTC") if ks.at else "?"

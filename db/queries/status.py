@@ -86,7 +86,7 @@ class ExecutorStatus:
 
     @property
     def broker_down(self) -> bool:
-        return self.running and self.connected is False
+        return self.running and self.connected is False and self.ticks > 1
 
     @property
     def trading_mode(self) -> str:
