@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from app.settings import AxionSettings
 from core.brokers.commission import CommissionSchedule
@@ -38,7 +39,7 @@ class Runtime:
     #: The executor thread this process runs (the dashboard's), if any.
     thread: ExecutorThread | None = None
 
-    @property
+    @cached_property
     def queries(self) -> DashboardQueries:
         """The dashboard's read views (SQL filters and aggregates over the store)."""
         return DashboardQueries(self.store, lease_name=self.config.lease_name)

@@ -11,6 +11,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from core.brokers.paper_config import PAPER_FILL_KEYS
 from core.config import validate_setting
 from core.domain import (
     Command,
@@ -28,6 +29,7 @@ from core.domain import (
 from core.instruments.modes import InstrumentMode
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
 from core.rebalance.runner import PlanRejected
+from core.reconcile import ORPHAN_CANCELLED
 from core.risk.config import RiskProfile
 from core.risk.kill_switch import KillSwitch
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
@@ -52,6 +54,7 @@ class CommandHandler:
 
     def load_runtime_settings(self, uow: UnitOfWork) -> None:
         """Apply stored run-time settings (the dashboard may have changed them meanwhile)."""
+        self._load_paper_settings(uow)
         qty = uow.settings.get("executor.default_qty")
         if qty is not None:
             self.ex.default_qty = Decimal(str(qty.value))
@@ -80,6 +83,25 @@ class CommandHandler:
         if mode != current_mode or profile != current_profile:
             use_full_pipeline(self.ex, mode, profile)
             log.info("pipeline: instrument mode %s, risk profile %s", mode.value, profile.name)
+
+    def _load_paper_settings(self, uow: UnitOfWork) -> None:
+        """Hand the stored paper fill settings to a broker that takes them (the paper broker);
+        other brokers ignore them (a command changing one is rejected for them)."""
+        apply = getattr(self.ex.broker, "apply_fill_settings", None)
+        if apply is None:
+            return
+        stored = {}
+        for key in PAPER_FILL_KEYS:
+            setting = uow.settings.get(key)
+            if setting is not None:
+                stored[key] = setting.value
+        if not stored:
+            return
+        try:
+            if apply(stored):
+                log.info("paper broker fill settings: %s", stored)
+        except ValidationError as exc:  # validated when stored; an unreadable one is skipped
+            log.warning("stored paper fill settings ignored: %s", exc)
 
     async def apply_pending(self, limit: int = 50) -> int:
         with self.ex.store.unit_of_work(read_only=True) as uow:
@@ -278,12 +300,108 @@ class CommandHandler:
     async def _do_update_setting(self, command: Command) -> str:
         key = command.payload.get("key")
         value = validate_setting(key, command.payload.get("value"))
+        applied = ""
+        if key in PAPER_FILL_KEYS:
+            self._check_paper_setting(str(key), value)
+            applied = "; applied to the paper broker"
         now = self.ex.clock.now()
         with self.ex.store.unit_of_work() as uow:
             version = uow.settings.put(str(key), value, command.created_by, now)
             uow.commit()
             self.load_runtime_settings(uow)
-        return f"{key} = {value} (version {version})"
+        return f"{key} = {value} (version {version}){applied}"
+
+    def _check_paper_setting(self, key: str, value: Any) -> None:
+        """A paper fill setting is stored only for a broker that applies it, and only if it
+        makes a valid config with the broker's other settings."""
+        broker = self.ex.broker
+        if not callable(getattr(broker, "apply_fill_settings", None)):
+            raise CommandRejected(
+                f"{key} changes how the paper broker fills; this executor trades on "
+                f"{broker.name!r}, which does not take it"
+            )
+        config = getattr(broker, "config", None)
+        with_fill_settings = getattr(config, "with_fill_settings", None)
+        if with_fill_settings is not None:
+            with_fill_settings({key: value})  # raises ValidationError with the reason
+
+    # ---------------------------------------------------------------- reconciliation
+    @staticmethod
+    def _reason(command: Command, what: str) -> str:
+        reason = str(command.payload.get("reason") or "").strip()
+        if not reason:
+            raise CommandRejected(f"{what} needs a reason (it is kept with the command)")
+        return reason
+
+    async def _do_adopt_broker_position(self, command: Command) -> None:
+        """Take the broker's quantity of a symbol as ours: the broker's position is read again
+        now (not the one the difference recorded) and written to the store and the journal,
+        with a ``position_adopted`` reconciliation row; the command is marked in the same
+        transaction, under the lease."""
+        raw = command.payload.get("symbol")
+        if not isinstance(raw, str) or not raw.strip():
+            raise CommandRejected("adopt_broker_position needs a symbol")
+        symbol = raw.strip().upper()
+        reason = self._reason(command, "adopting the broker's position")
+        theirs = {p.symbol: p for p in await self.ex.broker.get_positions()}.get(symbol)
+        ours = self.ex.journal.positions.get(symbol)
+        if ours is None and theirs is None:
+            raise CommandRejected(f"neither the store nor the broker holds {symbol}")
+        now = self.ex.clock.now()
+        with self.ex.store.unit_of_work() as uow:
+            # fencing: the lease is taken first in this transaction, before anything changes
+            if not self.ex._renew_lease(uow, self.ex.wall.now()):
+                raise LeaseLost()
+            result = self.ex.reconciler.adopt_position(uow, symbol, theirs, now)
+            result += f"; by {command.created_by}: {reason}"
+            uow.commands.mark(command.id or 0, CommandStatus.APPLIED, result, now)
+            uow.commit()
+        log.warning("reconciliation: %s", result)
+        return None
+
+    async def _do_cancel_orphan_order(self, command: Command) -> str:
+        """Cancel an order the broker has and our store does not (by client or broker order
+        id); orders of our own go through ``cancel_order``."""
+        coid = command.payload.get("client_order_id")
+        broker_id = command.payload.get("broker_order_id")
+        reason = self._reason(command, "cancelling an orphan order")
+        coid = coid.strip() if isinstance(coid, str) else None
+        broker_id = broker_id.strip() if isinstance(broker_id, str) else None
+        if not coid and not broker_id:
+            raise CommandRejected("cancel_orphan_order needs client_order_id or broker_order_id")
+        remote = await self.ex.reconciler.broker_order(coid, broker_id)
+        if remote is None:
+            raise CommandRejected(f"the broker has no order {coid or broker_id}")
+        coid = remote.client_order_id
+        broker = self.ex.broker
+        with self.ex.store.unit_of_work(read_only=True) as uow:
+            ours = self.ex._order(uow, coid)
+        if ours is not None:
+            raise CommandRejected(
+                f"order {coid} is ours ({ours.status.value}), not an orphan: cancel it as an order"
+            )
+        if remote.status.is_terminal:
+            status = remote.status.value
+            note = f"order {coid} was already {status} at the broker; nothing to cancel"
+        else:
+            try:
+                sent = await broker.cancel_order(coid)
+            except UnknownOrder:
+                raise CommandRejected(f"the broker does not know order {coid}") from None
+            # the cancel's own event goes into the books (as a difference of the order we do
+            # not know) before the resolution is recorded, so the resolution comes last
+            await self.ex.process_updates()
+            after = await broker.get_order(coid)
+            status = after.status.value if after is not None else "unknown"
+            note = (
+                f"orphan order {coid} cancelled at the broker ({status})"
+                if sent
+                else f"order {coid} was already final at the broker ({status})"
+            )
+        with self.ex.store.unit_of_work() as uow:
+            self.ex.reconciler.resolved(uow, ORPHAN_CANCELLED, coid, None, status)
+            uow.commit()
+        return f"{note}; by {command.created_by}: {reason}"
 
 
 __all__ = ["CommandHandler", "CommandRejected", "LeaseLost"]

@@ -6,12 +6,20 @@ validators; an ``update_setting`` command for any other key is rejected with a r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from core.brokers.paper_config import (
+    COMMISSION_KEY,
+    IMPACT_KEY,
+    LATENCY_KEY,
+    PARTICIPATION_KEY,
+    commission_from_setting,
+)
 from core.domain import ValidationError, positive, to_decimal
 from core.exits.model import ExitConfig
 from core.instruments.config import InstrumentConfig
@@ -117,13 +125,6 @@ def _int_between(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
-def _decimal_fraction(value: Any) -> str:
-    d = to_decimal(value, "value")
-    if not 0 <= d <= 1:
-        raise ValidationError(f"value must be between 0 and 1, got {d}")
-    return str(d)
-
-
 def _instrument_mode(value: Any) -> str:
     try:
         return InstrumentMode(value).value
@@ -154,11 +155,77 @@ def _trigger_config(value: Any) -> dict[str, Any]:
     return TriggerConfig.from_dict(value).to_dict()
 
 
+#: Most symbols a watchlist may hold (each is scanned every few market minutes).
+MAX_WATCHLIST = 50
+_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+
+
+def _watchlist(value: Any) -> list[str]:
+    """Symbols as a list or a comma-separated string; upper-cased, de-duplicated, in order."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValidationError("the watchlist must be a list of symbols")
+    symbols: list[str] = []
+    bad: list[str] = []
+    for item in items:
+        symbol = str(item).strip().upper()
+        if not symbol:
+            continue
+        if not _SYMBOL.match(symbol):
+            bad.append(repr(str(item)))
+        elif symbol not in symbols:
+            symbols.append(symbol)
+    if bad:
+        raise ValidationError(f"not a symbol: {', '.join(bad)}")
+    if not symbols:
+        raise ValidationError("the watchlist needs at least one symbol")
+    if len(symbols) > MAX_WATCHLIST:
+        raise ValidationError(f"the watchlist may hold at most {MAX_WATCHLIST} symbols")
+    return symbols
+
+
+#: Bounds of the paper broker's run-time fill settings (wide, but they catch typing slips).
+MAX_IMPACT_BPS_PER_PCT_ADV = Decimal(1000)
+MAX_PAPER_LATENCY_MS = 600_000
+
+
+def _participation_rate(value: Any) -> str:
+    """A fraction of each 1-minute bar's volume: above 0 (nothing would ever fill) up to 1."""
+    d = to_decimal(value, "participation rate")
+    if not 0 < d <= 1:
+        raise ValidationError(f"participation rate must be above 0 and at most 1, got {d}")
+    return str(d)
+
+
+def _impact_bps(value: Any) -> str:
+    d = to_decimal(value, "impact")
+    if not 0 <= d <= MAX_IMPACT_BPS_PER_PCT_ADV:
+        raise ValidationError(
+            f"impact must be between 0 and {MAX_IMPACT_BPS_PER_PCT_ADV} bps per 1 % of ADV, got {d}"
+        )
+    return str(d)
+
+
+def _latency_ms(value: Any) -> int:
+    return _int_between(0, MAX_PAPER_LATENCY_MS)(value)
+
+
+def _commission(value: Any) -> dict[str, Any]:
+    return commission_from_setting(value).to_dict()
+
+
 RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    #: The symbols the signal scan watches (the demo's EMA-cloud source reads it every scan).
+    "signals.watchlist": _watchlist,
     "executor.default_qty": _positive_decimal,
     "executor.max_signals_per_tick": _int_between(1, 10_000),
     "executor.instrument_mode": _instrument_mode,
-    "paper.participation_rate": _decimal_fraction,
+    # The paper broker's fills, applied by the executor to the running paper broker (a command
+    # for them is rejected on an executor whose broker does not take them).
+    PARTICIPATION_KEY: _participation_rate,
+    IMPACT_KEY: _impact_bps,
+    LATENCY_KEY: _latency_ms,
+    COMMISSION_KEY: _commission,
     "risk.profile": validate_profile_setting,
     #: Plans execute without a person's approval only while this is true (seed 000 security).
     "rebalance.autonomous": _boolean,

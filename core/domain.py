@@ -291,6 +291,10 @@ class CommandType(StrEnum):
     UPDATE_SETTING = "update_setting"
     APPROVE_REBALANCE = "approve_rebalance"
     CANCEL_REBALANCE = "cancel_rebalance"
+    #: Take the broker's quantity of a symbol as ours (a reconciliation difference resolved).
+    ADOPT_BROKER_POSITION = "adopt_broker_position"
+    #: Cancel an order the broker has and our store does not.
+    CANCEL_ORPHAN_ORDER = "cancel_orphan_order"
 
 
 class CommandStatus(StrEnum):

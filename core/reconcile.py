@@ -7,20 +7,33 @@
 * ``resolve_in_doubt``: the same for orders whose submit ended ambiguously while running.
 * ``reconcile``: positions and open orders compared with the broker's; each new difference is
   recorded in ``reconciliation_diffs`` and shown, never silently overwritten.
+* ``adopt_position``: a person's decision (the ``adopt_broker_position`` command) to take the
+  broker's quantity of a symbol as ours; recorded as a ``position_adopted`` row. A cancelled
+  orphan order (``cancel_orphan_order``) is recorded as an ``orphan_cancelled`` row. These rows
+  mark the earlier differences of the same key as resolved.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from core.domain import Order, OrderStatus, ReconciliationDiff
+from core.domain import ZERO, BrokerOrder, Order, OrderStatus, Position, ReconciliationDiff
 from core.ports import UnitOfWork
 
 if TYPE_CHECKING:
     from core.executor import TradeExecutor
 
 log = logging.getLogger("axion.reconcile")
+
+#: Differences the reconciler finds.
+POSITION_MISMATCH = "position_mismatch"
+UNKNOWN_AT_BROKER = "unknown_at_broker"
+#: Rows recording how a person resolved a difference (by a command), and what each resolves.
+POSITION_ADOPTED = "position_adopted"
+ORPHAN_CANCELLED = "orphan_cancelled"
+RESOLVES = {POSITION_ADOPTED: POSITION_MISMATCH, ORPHAN_CANCELLED: UNKNOWN_AT_BROKER}
 
 _ADOPTABLE = {
     OrderStatus.ACCEPTED,
@@ -47,6 +60,80 @@ class Reconciler:
         )
         log.warning("reconciliation: %s %s ours=%s broker=%s", kind, key, ours, theirs)
         return True
+
+    def resolved(
+        self, uow: UnitOfWork, kind: str, key: str, ours: str | None, theirs: str | None
+    ) -> None:
+        """Record how a difference of ``key`` was resolved (``kind``: a key of
+        :data:`RESOLVES`), and record the next difference of ``key`` again even if it repeats
+        an earlier one."""
+        self._seen = {m for m in self._seen if m[1] != key}
+        uow.reconciliation.add(
+            ReconciliationDiff(kind, key, ours, theirs, self.ex.clock.now(), self.ex.broker.name)
+        )
+        log.info("reconciliation: %s %s ours=%s broker=%s", kind, key, ours, theirs)
+
+    def adopt_position(
+        self, uow: UnitOfWork, symbol: str, theirs: Position | None, now: datetime
+    ) -> str:
+        """Write the broker's position of ``symbol`` (``theirs``, None when flat there) as ours,
+        in ``uow`` (not committed), with a ``position_adopted`` row; returns what changed.
+
+        The journal's open trade follows the new quantity when the position stays on the same
+        side; a trade the adoption would close or reverse is left for a person to settle, since
+        no fill says at what price it ended."""
+        journal = self.ex.journal
+        before = journal.positions.get(symbol)
+        qty = theirs.qty if theirs is not None else ZERO
+        after: Position | None = None
+        if qty == 0:
+            basis = before.avg_entry_price if before is not None else ZERO
+            uow.positions.upsert(Position(symbol, ZERO, basis))  # zero deletes the row
+            journal.positions.pop(symbol, None)
+        else:
+            assert theirs is not None
+            same_side = before is not None and (before.qty > 0) == (qty > 0)
+            after = Position(
+                symbol,
+                qty,
+                theirs.avg_entry_price,
+                theirs.current_price,
+                before.instrument_type if before is not None else theirs.instrument_type,
+                before.opened_at if same_side and before is not None else now,
+                before.realized_pnl if before is not None else ZERO,
+            )
+            uow.positions.upsert(after)
+            journal.positions[symbol] = after
+        trade = journal.open_trades.get(symbol)
+        trade_left = trade is not None
+        if trade is not None and after is not None and after.side is trade.direction:
+            trade.shares = abs(after.qty)
+            uow.journal.update_trade(trade)
+            trade_left = False
+        was = "0" if before is None else str(before.qty)
+        new = "0" if after is None else str(after.qty)
+        self.resolved(uow, POSITION_ADOPTED, symbol, was, new)
+        name = self.ex.broker.name
+        if was == new:
+            return f"{symbol}: the store already holds the {name} broker's {new}"
+        result = f"{symbol}: {was} -> {new}, the {name} broker's quantity"
+        if after is not None:
+            result += f" at {after.avg_entry_price}"
+        if trade_left:
+            result += "; the journal's open trade was left as it was"
+        return result
+
+    async def broker_order(
+        self, client_order_id: str | None, broker_order_id: str | None = None
+    ) -> BrokerOrder | None:
+        """The broker's order by client order id, else by the broker's own id."""
+        if client_order_id:
+            return await self.ex.broker.get_order(client_order_id)
+        if broker_order_id:
+            for order in await self.ex.broker.get_orders("all"):
+                if order.broker_order_id == broker_order_id:
+                    return order
+        return None
 
     async def recover_in_flight(self) -> int:
         orders = sorted(self.ex.open_orders.values(), key=lambda o: o.is_bracket_leg)
@@ -139,7 +226,7 @@ class Reconciler:
                 if qa != qb:
                     recorded += self.record(
                         uow,
-                        "position_mismatch",
+                        POSITION_MISMATCH,
                         symbol,
                         None if qa is None else str(qa),
                         None if qb is None else str(qb),
@@ -158,8 +245,6 @@ class Reconciler:
                     )
             for coid, remote in broker_open.items():
                 if coid not in self.ex.open_orders:
-                    recorded += self.record(
-                        uow, "unknown_at_broker", coid, None, remote.status.value
-                    )
+                    recorded += self.record(uow, UNKNOWN_AT_BROKER, coid, None, remote.status.value)
             uow.commit()
         return recorded

@@ -44,6 +44,8 @@ COMMAND_ACTIONS: dict[CommandType, Action] = {
     CommandType.UPDATE_SETTING: Action.CHANGE_SETTINGS,
     CommandType.APPROVE_REBALANCE: Action.REBALANCE,
     CommandType.CANCEL_REBALANCE: Action.REBALANCE,
+    CommandType.ADOPT_BROKER_POSITION: Action.RECONCILE,
+    CommandType.CANCEL_ORPHAN_ORDER: Action.RECONCILE,
 }
 
 

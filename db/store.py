@@ -12,6 +12,7 @@ After ``commit()`` the same unit of work can carry on with a new transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ from db.repositories.trading import (
 )
 from db.repositories.users import SqlCredentialRepository, SqlUserRepository
 from db.tables import PAPER_ACCOUNTS, PAPER_FILLS, PAPER_ORDERS
+
+#: Seconds between ``PRAGMA optimize`` runs on SQLite (done with a checkpoint).
+OPTIMIZE_EVERY_S = 600.0
 
 
 class SqlUnitOfWork:
@@ -116,6 +120,7 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._optimized_at = float("-inf")
 
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """A new unit of work; use it as a context manager."""
@@ -136,6 +141,13 @@ class SqlStore:
         try:
             cursor = raw.cursor()
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            now = time.monotonic()
+            if now - self._optimized_at >= OPTIMIZE_EVERY_S:
+                # Refresh the query planner's statistics where they went stale (cheap when
+                # nothing changed): without them SQLite may pick a poor index for the
+                # dashboard's journal queries as the tables grow.
+                self._optimized_at = now
+                cursor.execute("PRAGMA optimize")
             cursor.close()
         finally:
             raw.close()

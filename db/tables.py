@@ -170,6 +170,8 @@ class TradeExecutionRow(Base):
         Index("ix_trade_executions_signal_id", "signal_id"),
         Index("ix_trade_executions_ticker", "ticker"),
         Index("ix_trade_executions_entry_time", "entry_time"),
+        Index("ix_trade_executions_status_ticker", "status", "ticker"),
+        Index("ix_trade_executions_status_exit_time", "status", "exit_time", "pnl"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

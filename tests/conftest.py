@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's script runner (AppTest) installs the app script as ``__main__``; restore
+    pytest's, or a later ``spawn`` child process would import the dashboard as its main."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 def postgres_base_url() -> str | None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -16,6 +16,8 @@ from app.runtime import Runtime
 from core.domain import CommandStatus, CommandType, ValidationError
 from core.users import Action, User
 from db.queries.status import ExecutorStatus
+
+T = TypeVar("T")
 
 HEADER_REFRESH_S = 2.0
 FEED_REFRESH_S = 1.0
@@ -98,6 +100,23 @@ def render_command_feed(runtime: Runtime) -> None:
                     st.toast(f"{label}: {command.status.value}{result}", icon=icon)
 
 
+def confirmation(key: str, request: T | None) -> T | None:
+    """The request waiting for confirmation under ``key`` (the ``confirm_dialog`` key).
+
+    ``request`` when it was just made (it is kept for the dialog); else, during the run in
+    which a button of that dialog was clicked, the kept request, so the dialog is drawn again
+    and the click reaches it. In a browser such a click reruns only the dialog; where it reruns
+    the whole script (AppTest) the dialog would otherwise be gone and the click lost.
+    """
+    kept = f"{key}_request"
+    if request is not None:
+        st.session_state[kept] = request
+        return request
+    if st.session_state.get(f"{key}_confirm") or st.session_state.get(f"{key}_cancel"):
+        return st.session_state.get(kept)
+    return None
+
+
 def confirm_dialog(
     title: str,
     message: str,
@@ -114,13 +133,14 @@ def confirm_dialog(
         st.markdown(message)
         reason = st.text_input("Reason", key=f"{key}_reason") if ask_reason else ""
         left, right = st.columns(2)
-        if left.button(confirm_label, type="primary", key=f"{key}_confirm"):
+        confirmed = left.button(confirm_label, type="primary", key=f"{key}_confirm")
+        if right.button("Cancel", key=f"{key}_cancel"):
+            st.rerun()
+        if confirmed:
             if ask_reason and not reason.strip():
                 st.error("A reason is required.")
                 return
             on_confirm(reason.strip())
-            st.rerun()
-        if right.button("Cancel", key=f"{key}_cancel"):
             st.rerun()
 
     _dialog()

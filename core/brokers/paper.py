@@ -54,9 +54,10 @@ and ``get_fills``. Fill ids are ``f"{client_order_id}-{n}"`` (n counts the order
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from core.brokers.commission import CommissionSchedule
 from core.brokers.paper_account import (
@@ -143,6 +144,22 @@ class PaperBroker(PaperEngine):
             self._reset()
             self._load()
         self._connected = True
+
+    def apply_fill_settings(self, values: Mapping[str, Any]) -> bool:
+        """Swap in the run-time fill settings found in ``values`` (the keys of
+        :data:`~core.brokers.paper_config.PAPER_FILL_KEYS`: participation rate, impact, latency,
+        commission); True if the config changed. A bad value raises
+        :class:`~core.domain.ValidationError` and the config stays as it was.
+
+        Participation, impact and commission apply to every execution from now on, working
+        orders included; the latency applies to orders submitted from now on (an accepted order
+        keeps the moment it became eligible).
+        """
+        config = self.config.with_fill_settings(values)
+        if config == self.config:
+            return False
+        self.config = config
+        return True
 
     def begin_batch(self) -> None:
         """Defer ledger writes until :meth:`flush`: a batch of submits is then made durable in

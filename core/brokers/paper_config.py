@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from core.brokers.commission import CommissionSchedule
 from core.domain import ValidationError, to_decimal
+
+#: Run-time settings (``update_setting`` keys) that change how a running paper broker fills.
+#: Each maps to one :class:`PaperConfig` field; the stored values are plain JSON.
+PARTICIPATION_KEY = "paper.participation_rate"
+IMPACT_KEY = "paper.impact_bps_per_pct_adv"
+LATENCY_KEY = "paper.latency_ms"
+COMMISSION_KEY = "paper.commission"
+PAPER_FILL_KEYS = (PARTICIPATION_KEY, IMPACT_KEY, LATENCY_KEY, COMMISSION_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +78,63 @@ class PaperConfig:
         for name in ("pdt_protection", "allow_short", "fractional"):
             if not isinstance(getattr(self, name), bool):
                 raise ValidationError(f"{name} must be True or False")
+
+    # -- run-time fill settings ------------------------------------------------------------------
+    def fill_settings(self) -> dict[str, Any]:
+        """The knobs of :data:`PAPER_FILL_KEYS` as they are stored (strings for decimals,
+        whole milliseconds for the latency, the commission schedule as a dict)."""
+        return {
+            PARTICIPATION_KEY: str(self.participation_rate),
+            IMPACT_KEY: str(self.impact_bps_per_pct_adv),
+            LATENCY_KEY: int(self.latency / timedelta(milliseconds=1)),
+            COMMISSION_KEY: self.commission.to_dict(),
+        }
+
+    def with_fill_settings(self, values: Mapping[str, Any]) -> PaperConfig:
+        """This config with the stored knobs in ``values`` applied (other keys are ignored);
+        raises :class:`ValidationError` when a value does not make a valid config."""
+        changes: dict[str, Any] = {}
+        if PARTICIPATION_KEY in values:
+            changes["participation_rate"] = to_decimal(
+                values[PARTICIPATION_KEY], "participation_rate"
+            )
+        if IMPACT_KEY in values:
+            changes["impact_bps_per_pct_adv"] = to_decimal(
+                values[IMPACT_KEY], "impact_bps_per_pct_adv"
+            )
+        if LATENCY_KEY in values:
+            ms = values[LATENCY_KEY]
+            if isinstance(ms, bool) or not isinstance(ms, int):
+                raise ValidationError(f"latency must be whole milliseconds, got {ms!r}")
+            changes["latency"] = timedelta(milliseconds=ms)
+        if COMMISSION_KEY in values:
+            changes["commission"] = commission_from_setting(values[COMMISSION_KEY])
+        return replace(self, **changes) if changes else self
+
+
+_COMMISSION_FIELDS = frozenset({"kind", "rate", "pct", "minimum", "max_pct"})
+
+
+def commission_from_setting(value: Any) -> CommissionSchedule:
+    """A commission schedule from its stored dict (``kind`` plus ``rate``, ``pct``,
+    ``minimum``, ``max_pct`` as numbers or decimal strings); unknown fields are refused."""
+    if isinstance(value, CommissionSchedule):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValidationError("the commission must be an object with a kind")
+    unknown = sorted(set(value) - _COMMISSION_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown commission fields: {', '.join(unknown)}")
+
+    def dec(name: str) -> Decimal:
+        raw = value.get(name)
+        return Decimal(0) if raw is None or raw == "" else to_decimal(raw, f"commission {name}")
+
+    cap = value.get("max_pct")
+    return CommissionSchedule(
+        kind=value.get("kind", "zero"),
+        rate=dec("rate"),
+        pct=dec("pct"),
+        minimum=dec("minimum"),
+        max_pct=None if cap is None or cap == "" else to_decimal(cap, "commission max_pct"),
+    )

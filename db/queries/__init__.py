@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from db.queries.orders import OrderQueries
     from db.queries.positions import PositionQueries
     from db.queries.risk import RiskQueries
+    from db.queries.settings import SettingsQueries
     from db.store import SqlStore
 
 
@@ -49,6 +50,12 @@ class DashboardQueries:
         from db.queries.risk import RiskQueries
 
         return RiskQueries(self.store)
+
+    @cached_property
+    def settings(self) -> SettingsQueries:
+        from db.queries.settings import SettingsQueries
+
+        return SettingsQueries(self.store)
 
     @cached_property
     def journal(self) -> JournalQueries:

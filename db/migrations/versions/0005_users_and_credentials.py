@@ -1,4 +1,5 @@
-"""Dashboard users, encrypted broker credentials, and the journal's entry-time index.
+"""Dashboard users, encrypted broker credentials, and the journal's entry-time and open-trade
+indexes.
 
 Revision ID: 0005
 Revises: 0004
@@ -49,10 +50,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("trade_executions", schema=None) as batch_op:
         batch_op.create_index("ix_trade_executions_entry_time", ["entry_time"], unique=False)
+        batch_op.create_index(
+            "ix_trade_executions_status_ticker", ["status", "ticker"], unique=False
+        )
+        batch_op.create_index(
+            "ix_trade_executions_status_exit_time", ["status", "exit_time", "pnl"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("trade_executions", schema=None) as batch_op:
+        batch_op.drop_index("ix_trade_executions_status_exit_time")
+        batch_op.drop_index("ix_trade_executions_status_ticker")
         batch_op.drop_index("ix_trade_executions_entry_time")
     op.drop_table("credentials")
     op.drop_table("users")

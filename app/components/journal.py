@@ -1,0 +1,516 @@
+"""The Trade Journal's pieces: pure figure builders (a DataFrame from
+:mod:`db.queries.journal` in, a plotly figure out, no Streamlit) and the helpers that render
+filters, totals, the trades table and one trade's chain.
+
+Money arrives as Decimals; the figures plot floats, tables keep the exact values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app.components.common import money
+from db.queries.journal import (
+    WIN_RATE_KEYS,
+    JournalChoices,
+    JournalFilter,
+    JournalSummary,
+    TradeChain,
+)
+
+#: How a missing value (no strategy, no exit reason yet ...) is shown.
+NONE_LABEL = "(none)"
+#: Average slippage target for limit orders, in bps (seed 000 success metrics).
+LIMIT_SLIPPAGE_TARGET_BPS = 5
+WIN, LOSS, FLAT = "#2e7d32", "#c62828", "#9e9e9e"
+EXPECTED, ACTUAL = "#90a4ae", "#1565c0"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and pd.isna(value))
+
+
+def label(value: Any) -> str:
+    """A stored value as shown; missing ones (``None``, NaN, empty) as :data:`NONE_LABEL`."""
+    return NONE_LABEL if _missing(value) else str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """``3d 4h``, ``2h 5m``, ``45s``; empty for ``None``."""
+    if _missing(seconds):
+        return ""
+    s = max(0, int(seconds))
+    days, hours, minutes = s // 86_400, s % 86_400 // 3_600, s % 3_600 // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {s % 60}s" if minutes else f"{s}s"
+
+
+def _floats(values: Sequence[Any]) -> list[float | None]:
+    return [None if _missing(v) else float(v) for v in values]
+
+
+def _layout(fig: go.Figure, height: int = 360, **kwargs: Any) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.15},
+        **kwargs,
+    )
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure saying why there is nothing to plot."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height=200)
+
+
+# ---------------------------------------------------------------------------------- figures
+def build_win_rate_figure(df: pd.DataFrame) -> go.Figure:
+    """Win rate (%) of closed trades by strategy, sector and regime, one panel each, from
+    :meth:`JournalQueries.win_rates`; bars say how many trades they stand for."""
+    if df.empty:
+        return empty_figure("No closed trades match the filters.")
+    keys = [k for k in WIN_RATE_KEYS if (df["key"] == k).any()]
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[f"by {k}" for k in keys])
+    for col, key in enumerate(keys, start=1):
+        part = df[df["key"] == key]
+        rates = [None if r is None else float(r) * 100 for r in part["win_rate"]]
+        fig.add_trace(
+            go.Bar(
+                x=[label(g) for g in part["group"]],
+                y=rates,
+                text=[f"{r:.0f}% · {n}" for r, n in zip(rates, part["trades"], strict=True)],
+                textposition="auto",
+                customdata=list(
+                    zip(part["wins"], part["losses"], _floats(part["total_pnl"]), strict=True)
+                ),
+                hovertemplate="%{x}: %{y:.1f}% won<br>%{customdata[0]} won, "
+                "%{customdata[1]} lost<br>P&L $%{customdata[2]:,.2f}<extra></extra>",
+                marker_color=ACTUAL,
+                name=key,
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(range=[0, 100], ticksuffix="%")
+    return _layout(fig, showlegend=False)
+
+
+def build_holding_period_figure(df: pd.DataFrame) -> go.Figure:
+    """Closed trades per holding-period bucket, stacked as won, lost and flat, from
+    :meth:`JournalQueries.holding_periods`."""
+    if df.empty or int(df["trades"].sum()) == 0:
+        return empty_figure("No closed trades match the filters.")
+    flat = df["trades"] - df["wins"] - df["losses"]
+    fig = go.Figure()
+    for name, values, color in (
+        ("won", df["wins"], WIN),
+        ("lost", df["losses"], LOSS),
+        ("flat", flat, FLAT),
+    ):
+        fig.add_trace(go.Bar(x=list(df["bucket"]), y=list(values), name=name, marker_color=color))
+    fig.update_layout(barmode="stack", xaxis_title="held", yaxis_title="closed trades")
+    return _layout(fig)
+
+
+def build_slippage_figure(df: pd.DataFrame) -> go.Figure:
+    """Expected versus actual fill notional by order type and side, with the slippage in bps
+    (positive is a cost) on the right axis and the limit-order target; from
+    :meth:`JournalQueries.slippage`."""
+    if df.empty:
+        return empty_figure("No fills with an expected price in the date range.")
+    x = [f"{t} {s}" for t, s in zip(df["order_type"], df["side"], strict=True)]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(x=x, y=_floats(df["expected_notional"]), name="expected", marker_color=EXPECTED),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Bar(x=x, y=_floats(df["actual_notional"]), name="actual", marker_color=ACTUAL),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=_floats(df["slippage_bps"]),
+            name="slippage (bps)",
+            mode="markers+text",
+            text=[f"{v:.1f}" if v is not None else "" for v in _floats(df["slippage_bps"])],
+            textposition="top center",
+            marker={"size": 12, "color": LOSS},
+        ),
+        secondary_y=True,
+    )
+    fig.add_hline(
+        y=LIMIT_SLIPPAGE_TARGET_BPS,
+        line_dash="dot",
+        secondary_y=True,
+        annotation_text=f"limit-order target {LIMIT_SLIPPAGE_TARGET_BPS} bps",
+        annotation_position="top left",
+    )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="notional ($)", secondary_y=False)
+    fig.update_yaxes(title_text="slippage (bps)", secondary_y=True)
+    return _layout(fig)
+
+
+def build_commission_figure(df: pd.DataFrame) -> go.Figure:
+    """Per day: gross realized P&L and commissions (negative) as bars, and the cumulative
+    net P&L on the right axis; from :meth:`JournalQueries.commission_impact`."""
+    if df.empty:
+        return empty_figure("No closed trades or fills in the date range.")
+    days = list(df["day"])
+    gross, fees = _floats(df["gross_pnl"]), _floats(df["commission"])
+    net = pd.Series(_floats(df["net_pnl"]), dtype="float64").cumsum()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=days, y=gross, name="gross P&L", marker_color=ACTUAL))
+    fig.add_trace(
+        go.Bar(x=days, y=[-(v or 0.0) for v in fees], name="commission", marker_color=LOSS)
+    )
+    fig.add_trace(
+        go.Scatter(x=days, y=list(net), name="cumulative net P&L", mode="lines"),
+        secondary_y=True,
+    )
+    fig.update_layout(barmode="relative")
+    fig.update_yaxes(title_text="per day ($)", secondary_y=False)
+    fig.update_yaxes(title_text="cumulative net ($)", secondary_y=True)
+    return _layout(fig)
+
+
+def build_turnover_figure(df: pd.DataFrame) -> go.Figure:
+    """Per day: traded notional as bars and, where the day's equity is known, turnover
+    (notional over equity, %) on the right axis; from :meth:`JournalQueries.turnover`."""
+    if df.empty:
+        return empty_figure("No trades or fills in the date range.")
+    days = list(df["day"])
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=days,
+            y=_floats(df["notional"]),
+            name="notional traded",
+            marker_color=ACTUAL,
+            customdata=list(zip(df["trades_opened"], df["fills"], strict=True)),
+            hovertemplate="%{x}: $%{y:,.0f}<br>%{customdata[0]} trades opened, "
+            "%{customdata[1]} fills<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    turnover = [None if v is None else v * 100 for v in _floats(df["turnover"])]
+    if any(v is not None for v in turnover):
+        fig.add_trace(
+            go.Scatter(x=days, y=turnover, name="turnover (% of equity)", mode="lines+markers"),
+            secondary_y=True,
+        )
+    fig.update_yaxes(title_text="notional ($)", secondary_y=False)
+    fig.update_yaxes(title_text="% of equity", secondary_y=True)
+    return _layout(fig)
+
+
+# ---------------------------------------------------------------------------------- tables
+def trades_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The page of trades as shown, with the holding period after the exit time."""
+    out = df.copy()
+    held = [
+        None if _missing(x) or x is pd.NaT else (x - e).total_seconds()
+        for e, x in zip(out["entry_time"], out["exit_time"], strict=True)
+    ]
+    out.insert(3, "held", [duration(s) for s in held])
+    return out
+
+
+TRADE_COLUMN_CONFIG = {
+    "id": st.column_config.NumberColumn("#", format="%d"),
+    "ticker": "symbol",
+    "direction": "side",
+    "exit_reason": "exit reason",
+    "instrument_type": "instrument",
+    "order_id": "entry order",
+    "entry_time": st.column_config.DatetimeColumn("entry (UTC)", format="YYYY-MM-DD HH:mm"),
+    "exit_time": st.column_config.DatetimeColumn("exit (UTC)", format="YYYY-MM-DD HH:mm"),
+    "entry_price": st.column_config.NumberColumn("entry $", format="%.4f"),
+    "exit_price": st.column_config.NumberColumn("exit $", format="%.4f"),
+    "pnl": st.column_config.NumberColumn("P&L", format="dollar"),
+    "pnl_pct": st.column_config.NumberColumn("P&L %", format="percent"),
+    "signal_id": st.column_config.NumberColumn("signal", format="%d"),
+}
+
+
+def chain_timeline(chain: TradeChain) -> pd.DataFrame:
+    """The trade's story in time order: signal, decisions, orders, status changes, fills,
+    entry and exit (columns ``time``, ``step``, ``ref``, ``detail``)."""
+    events: list[tuple[datetime | None, int, str, str, str]] = []
+    sig = chain.signal
+    if sig is not None:
+        levels = ", ".join(
+            f"{k} {sig[k]}" for k in ("entry", "stop", "target") if sig.get(k) is not None
+        )
+        events.append(
+            (
+                sig["created_at"],
+                0,
+                "signal",
+                f"#{sig['id']}",
+                f"{sig['source']}: {sig['direction'] or '?'} {sig['symbol']} ({levels}); "
+                f"{sig['status']}{' — ' + sig['reason'] if sig.get('reason') else ''}",
+            )
+        )
+    for d in chain.decisions:
+        verdict = "approved" if d["approved"] else "rejected"
+        why = f" — {d['reason']}" if d.get("reason") else ""
+        events.append((d["at"], 1, "decision", d["stage"], f"{verdict}{why}"))
+    for o in chain.orders:
+        price = "".join(
+            f" {k.split('_')[0]} {o[k]}" for k in ("limit_price", "stop_price") if o.get(k)
+        )
+        parent = f", leg of {o['parent_id']}" if o.get("parent_id") else ""
+        events.append(
+            (
+                o["created_at"],
+                2,
+                "order",
+                o["client_order_id"],
+                f"{o['side']} {o['qty']} {o['symbol']} {o['order_type']}{price}{parent}: "
+                f"{o['status']}, filled {o['filled_qty']}"
+                + (f" @ {o['avg_fill_price']}" if o.get("avg_fill_price") else ""),
+            )
+        )
+    for h in chain.history:
+        why = f" — {h['reason']}" if h.get("reason") else ""
+        move = f"{h['from_status'] or 'new'} → {h['to_status']}{why}"
+        events.append((h["at"], 3, "status", h["client_order_id"], move))
+    for fl in chain.fills:
+        extra = []
+        if fl.get("expected_price") is not None:
+            extra.append(f"expected {fl['expected_price']}")
+        if fl.get("slippage_bps") is not None:
+            extra.append(f"slippage {fl['slippage_bps']} bps")
+        extra.append(f"commission {money(fl['commission'])}")
+        detail = f"{fl['side']} {fl['qty']} @ {fl['price']} ({', '.join(extra)})"
+        events.append((fl["at"], 4, "fill", fl["client_order_id"], detail))
+    t = chain.trade
+    events.append(
+        (
+            t["entry_time"],
+            5,
+            "entry",
+            f"trade #{t['id']}",
+            f"{t['direction']} {t['shares']} {t['ticker']} @ {t['entry_price']}",
+        )
+    )
+    if t.get("exit_time") is not None:
+        events.append(
+            (
+                t["exit_time"],
+                6,
+                "exit",
+                f"trade #{t['id']}",
+                f"@ {t['exit_price']} ({label(t['exit_reason'])}), P&L {money(t['pnl'])}",
+            )
+        )
+    events.sort(key=lambda e: (e[0] is None, e[0] or datetime.min, e[1]))
+    df = pd.DataFrame(
+        [(e[0], e[2], e[3], e[4]) for e in events], columns=["time", "step", "ref", "detail"]
+    )
+    df["time"] = pd.to_datetime(df["time"], utc=True)
+    return df
+
+
+# ---------------------------------------------------------------------------------- render
+def _pick(
+    column: Any, title: str, options: Sequence[Any], key: str, fmt: Callable[[Any], str] = label
+) -> tuple[Any, ...]:
+    return tuple(column.multiselect(title, options, format_func=fmt, key=key, placeholder="all"))
+
+
+def render_filters(choices: JournalChoices) -> JournalFilter:
+    """Filter widgets over the stored choices; returns the filter they describe."""
+    assert choices.first_entry is not None and choices.last_entry is not None
+    first, last = choices.first_entry.date(), choices.last_entry.date()
+    top = st.columns([2, 2, 2])
+    # Empty means every date, so a session left open keeps seeing new trades.
+    picked = top[0].date_input(
+        "Entry date (UTC)",
+        value=(),
+        min_value=first,
+        format="YYYY-MM-DD",
+        help=f"Empty: every date. Trades were entered from {first} to {last}.",
+        key="journal_dates",
+    )
+    days = [d for d in (picked if isinstance(picked, tuple | list) else (picked,)) if d]
+    start = days[0] if days else None
+    end = days[1] if len(days) > 1 else None
+    symbols = _pick(top[1], "Symbol", choices.symbols, "journal_symbols", str)
+    strategies = _pick(top[2], "Strategy", choices.strategies, "journal_strategies")
+    low = st.columns([2, 2, 2])
+    triggers = _pick(low[0], "Trigger", choices.triggers, "journal_triggers")
+    reasons = _pick(low[1], "Exit reason", choices.exit_reasons, "journal_exit_reasons")
+    types = _pick(low[2], "Instrument type", choices.instrument_types, "journal_types", str)
+    return JournalFilter(
+        # A range over the whole span is no filter (and would only slow the scan down).
+        start=None if start is None or start <= first else start,
+        end=None if end is None or end >= last else end,
+        symbols=symbols,
+        strategies=strategies,
+        triggers=triggers,
+        exit_reasons=reasons,
+        instrument_types=types,
+    )
+
+
+def render_summary(summary: JournalSummary) -> None:
+    cols = st.columns([1, 1, 1, 1.6, 1.4])
+    cols[0].metric("Trades", f"{summary.trades:,}")
+    cols[1].metric("Open", f"{summary.open:,}")
+    rate = summary.win_rate
+    cols[2].metric(
+        "Win rate", "n/a" if rate is None else f"{rate * 100:.1f}%", help="closed trades only"
+    )
+    cols[3].metric("Realized P&L", money(summary.realized_pnl))
+    cols[4].metric("Avg P&L / closed trade", money(summary.average_pnl))
+
+
+def render_chain(chain: TradeChain) -> None:
+    """One trade's signal → decision → order → fill chain, in time order."""
+    t = chain.trade
+    st.markdown(
+        f"**Trade #{t['id']}** · {t['ticker']} {t['direction']} · {t['status']} · "
+        f"trigger {label(t['trigger'])} · strategy {label(t['strategy'])}"
+    )
+    if chain.signal is None:
+        st.caption("No signal: this trade started from a manual or rebalance order.")
+    if not chain.orders:
+        st.caption("No order is recorded for this trade.")
+    st.dataframe(
+        chain_timeline(chain),
+        hide_index=True,
+        column_config={
+            "time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss")
+        },
+    )
+
+
+def money_table(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``df`` with the money ``columns`` as exact text to the cent (for small tables)."""
+    out = df.copy()
+    for column in columns:
+        out[column] = [money(v) if isinstance(v, Decimal | int) else v for v in out[column]]
+    return out
+
+
+FILLS_SCOPE_NOTE = (
+    "Fills carry no strategy, trigger or exit reason: these figures cover every fill in the "
+    "date range, symbols and instrument types chosen."
+)
+
+
+def _chart(fig: go.Figure) -> None:
+    st.plotly_chart(fig, config={"displaylogo": False})
+
+
+def render_win_rates(df: pd.DataFrame) -> None:
+    st.caption("Closed trades; a trade wins when its realized P&L is positive.")
+    _chart(build_win_rate_figure(df))
+    if not df.empty:
+        table = money_table(df, ("total_pnl", "average_pnl"))
+        table["group"] = [label(g) for g in table["group"]]
+        table["win_rate"] = [f"{float(r) * 100:.1f}%" for r in df["win_rate"]]
+        st.dataframe(table, hide_index=True)
+
+
+def render_holding_periods(df: pd.DataFrame) -> None:
+    closed = int(df["trades"].sum())
+    seconds = sum(
+        float(a) * n for a, n in zip(df["average_seconds"], df["trades"], strict=True) if n
+    )
+    st.metric("Average holding period", duration(seconds / closed) if closed else "n/a")
+    _chart(build_holding_period_figure(df))
+
+
+def render_slippage(df: pd.DataFrame, trade_only: bool) -> None:
+    st.caption(
+        "Slippage is the fill price against the expected (arrival) price, positive when it "
+        "cost money." + (f" {FILLS_SCOPE_NOTE}" if trade_only else "")
+    )
+    _chart(build_slippage_figure(df))
+    if not df.empty:
+        columns = ("expected_notional", "actual_notional", "slippage_cost", "commission")
+        st.dataframe(money_table(df, columns), hide_index=True)
+
+
+def render_commissions(df: pd.DataFrame, trade_only: bool) -> None:
+    gross = sum(df["gross_pnl"], Decimal(0))
+    fees = sum(df["commission"], Decimal(0))
+    notional = sum(df["notional"], Decimal(0))
+    cols = st.columns(4)
+    cols[0].metric("Gross realized P&L", money(gross))
+    cols[1].metric("Commissions", money(fees))
+    cols[2].metric("Net P&L", money(gross - fees))
+    cols[3].metric(
+        "Commissions / gross P&L",
+        f"{fees / gross * 100:.1f}%" if gross > 0 else "n/a",
+        help="n/a while the gross realized P&L is not positive",
+    )
+    if notional:
+        st.caption(f"Commissions were {fees / notional * 10_000:.2f} bps of the notional traded.")
+    if trade_only:
+        st.caption(FILLS_SCOPE_NOTE)
+    _chart(build_commission_figure(df))
+
+
+def render_turnover(df: pd.DataFrame, trade_only: bool) -> None:
+    days = len(df)
+    notional = sum(df["notional"], Decimal(0))
+    cols = st.columns(3)
+    cols[0].metric("Notional traded", money(notional, 0))
+    cols[1].metric(
+        "Trades opened per active day", f"{df['trades_opened'].sum() / days:.1f}" if days else "n/a"
+    )
+    rates = [float(v) for v in df["turnover"] if v is not None] if days else []
+    cols[2].metric(
+        "Average daily turnover",
+        f"{sum(rates) / len(rates) * 100:.1f}% of equity" if rates else "n/a",
+    )
+    if trade_only:
+        st.caption(FILLS_SCOPE_NOTE)
+    _chart(build_turnover_figure(df))
+
+
+__all__ = [
+    "NONE_LABEL",
+    "TRADE_COLUMN_CONFIG",
+    "build_commission_figure",
+    "build_holding_period_figure",
+    "build_slippage_figure",
+    "build_turnover_figure",
+    "build_win_rate_figure",
+    "chain_timeline",
+    "duration",
+    "empty_figure",
+    "label",
+    "money_table",
+    "render_chain",
+    "render_commissions",
+    "render_filters",
+    "render_holding_periods",
+    "render_slippage",
+    "render_summary",
+    "render_turnover",
+    "render_win_rates",
+    "trades_table",
+]
