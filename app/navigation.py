@@ -1,4 +1,11 @@
-"""The dashboard's pages, declared in one place, with the least role that sees each."""
+"""The dashboard's pages, declared in one place, with the least role that sees each.
+
+Page files are named ``<name>_page.py`` while their URLs are ``/<name>``. Streamlit still scans
+a ``pages/`` folder beside the entry script on a process's first run (before ``st.navigation``
+turns the scan off); with names that differ, a URL never resolves to a page script directly, so
+every run goes through ``app/main.py`` and its login gate. Each page also refuses to render
+without a signed-in user (``app.state.current_user``).
+"""
 
 from __future__ import annotations
 

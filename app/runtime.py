@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ from core.risk.config import RiskProfile, profile_named
 from core.service import TradingService
 from core.signals.demo import demo_signal_source
 from core.stages import use_full_pipeline
+from core.vault import CredentialVault, load_master_key
 from db.engine import open_store
 from db.queries import DashboardQueries
 from db.store import SqlStore
@@ -118,26 +120,108 @@ def _sector_name(symbol: str) -> str | None:
     return None if sector is None else sector.value
 
 
-def build_market(settings: AxionSettings) -> MarketData:
+def build_market(settings: AxionSettings, store: SqlStore | None = None) -> MarketData:
     if settings.market == "replay":
         if settings.replay_file is None:
             raise ValueError("AXION_REPLAY_FILE is required with AXION_MARKET=replay")
         return ReplayMarket.from_file(settings.replay_file, speed=settings.market_speed)
+    if settings.market == "alpaca":
+        from core.marketdata.alpaca import AlpacaMarketData
+
+        key, secret = alpaca_keys(settings, store)
+        return AlpacaMarketData(
+            key,
+            secret,
+            _universe(settings),
+            base_url=settings.alpaca_data_url or settings.alpaca_base_url,
+        )
+    if settings.market == "ibkr":
+        _ensure_event_loop()
+        from core.marketdata.ibkr import IBKRMarketData
+
+        return IBKRMarketData(
+            settings.ibkr_host,
+            settings.ibkr_port,
+            settings.ibkr_client_id + 1,  # its own API session beside the broker's
+            symbols=_universe(settings),
+        )
     return SimulatedMarket.demo(speed=settings.market_speed, seed=settings.market_seed)
+
+
+def _ensure_event_loop() -> None:
+    """ib_insync (through eventkit) asks for the thread's event loop when it is imported; the
+    dashboard builds the runtime on a script thread, which has none."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def _universe(settings: AxionSettings) -> list[str]:
+    """The symbols a broker's market data serves: the watchlist and the leveraged ETFs its
+    signals route to."""
+    from core.instruments.catalog import LEVERAGED_ETF_CATALOG
+
+    return sorted(set(settings.watchlist_symbols) | LEVERAGED_ETF_CATALOG.tickers)
+
+
+#: Names of Alpaca's keys in the encrypted credential store.
+ALPACA_KEY_NAMES = ("alpaca.api_key", "alpaca.secret_key")
+
+
+def credential_vault(settings: AxionSettings, store: SqlStore) -> CredentialVault:
+    """The vault over the store's ``credentials`` table, under the master key
+    (``AXION_MASTER_KEY`` or the 0600 key file in ``AXION_SECRETS_DIR``)."""
+    return CredentialVault(store.credential_store(), load_master_key(settings.master_key_file))
+
+
+def alpaca_keys(settings: AxionSettings, store: SqlStore | None) -> tuple[str, str]:
+    if store is None:
+        raise ValueError("Alpaca's keys are read from the store's credentials")
+    vault = credential_vault(settings, store)
+    missing = [name for name in ALPACA_KEY_NAMES if not vault.has(name)]
+    if missing:
+        raise ValueError(
+            f"Alpaca needs {' and '.join(missing)} in the credential store: "
+            f"python -m app.credentials set {missing[0]}"
+        )
+    key, secret = (vault.get(name).reveal() for name in ALPACA_KEY_NAMES)
+    return key, secret
 
 
 def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -> Broker:
     if settings.broker == "paper":
         config = PaperConfig(initial_cash=Decimal(settings.initial_cash))
         return PaperBroker(market, store.paper_ledger(settings.account), config)
-    raise ValueError(f"broker {settings.broker!r} is not supported yet")
+    if settings.broker == "alpaca":
+        from core.brokers.alpaca import AlpacaBroker
+
+        key, secret = alpaca_keys(settings, store)
+        return AlpacaBroker(
+            key,
+            secret,
+            paper=not settings.alpaca_live,
+            base_url=settings.alpaca_base_url,
+            stream_url=settings.alpaca_stream_url,
+        )
+    if settings.broker == "ibkr":
+        _ensure_event_loop()
+        from core.brokers.ibkr import IBKRBroker
+
+        return IBKRBroker(
+            settings.ibkr_host,
+            settings.ibkr_port,
+            settings.ibkr_client_id,
+            account=settings.ibkr_account,
+        )
+    raise ValueError(f"broker {settings.broker!r} is not supported")
 
 
 def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> Runtime:
     """Everything one process needs, built once: store (migrated), market, broker, config."""
     settings = settings or AxionSettings()
     store = open_store(settings.database_url)
-    market = build_market(settings)
+    market = build_market(settings, store)
     broker = build_broker(settings, store, market)
     ttl = timedelta(seconds=settings.lease_ttl_s)
     config = ExecutorConfig(

@@ -20,13 +20,26 @@ class AxionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AXION_", extra="ignore")
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store")
-    broker: Literal["paper"] = "paper"
+    #: "alpaca" and "ibkr" take their connection below; Alpaca's keys come from the encrypted
+    #: credential store (``python -m app.credentials set alpaca.api_key``), never from here.
+    broker: Literal["paper", "alpaca", "ibkr"] = "paper"
     account: str = Field("paper-default", pattern=r"^[A-Za-z0-9_-]+$")
-    market: Literal["simulated", "replay"] = "simulated"
+    market: Literal["simulated", "replay", "alpaca", "ibkr"] = "simulated"
     market_speed: float = Field(60.0, gt=0, description="simulated seconds per real second")
     market_seed: int = 7
     replay_file: Path | None = None
     initial_cash: str = "100000"
+    #: Alpaca: None = Alpaca's own endpoints (paper unless ``alpaca_live``); set them to reach
+    #: another server speaking the same API (the loopback emulator in the tests).
+    alpaca_base_url: str | None = None
+    alpaca_stream_url: str | None = None
+    alpaca_data_url: str | None = None
+    alpaca_live: bool = False
+    #: Interactive Brokers: TWS or IB Gateway (paper TWS 7497, paper Gateway 4002).
+    ibkr_host: str = "127.0.0.1"
+    ibkr_port: int = Field(7497, ge=1, le=65535)
+    ibkr_client_id: int = Field(1, ge=0)
+    ibkr_account: str = ""
     tick_ms: int = Field(250, ge=1, le=60_000)
     lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
     #: Symbols the demo's EMA-cloud scan watches. The leveraged ETFs their signals route to

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import rebalance as rb
+from app.components.rebalance_tables import plan_option, plans_frame, targets_rows
 from app.state import current_user, dashboard_runtime
 from core.users import Action
 
@@ -36,7 +37,7 @@ else:
         st.info("No targets yet. A trader sets them here or through the service API.")
     else:
         st.caption(f"{standing.kind.value} · {stored_by}")
-        st.dataframe(rb.targets_rows(standing), hide_index=True)
+        st.dataframe(targets_rows(standing), hide_index=True)
 
 # ---------------------------------------------------------------------------------- the plan
 plans = service.plans(30)
@@ -57,7 +58,7 @@ st.subheader("Plan")
 plan_id = st.selectbox(
     "Plan",
     list(by_id),
-    format_func=lambda pid: rb.plan_option(by_id[pid]),
+    format_func=lambda pid: plan_option(by_id[pid]),
     key=rb.SELECTED_PLAN,
     label_visibility="collapsed",
 )
@@ -76,7 +77,7 @@ rb.render_progress(runtime, plan.id, plan.status)
 
 st.subheader("Recent plans")
 st.dataframe(
-    rb.plans_frame(plans),
+    plans_frame(plans),
     hide_index=True,
     column_config={"Est. cost": st.column_config.NumberColumn(format="$%.2f")},
 )

@@ -10,6 +10,7 @@ import streamlit as st
 
 from app.components import risk as charts
 from app.components.common import confirm_dialog, money, send_command
+from app.components.risk_data import summarize
 from app.runtime import Runtime
 from app.state import current_user, dashboard_runtime
 from core.domain import CommandType
@@ -130,7 +131,7 @@ def risk_panel(runtime: Runtime) -> None:
     held = q.concurrent_positions()
     realized = q.realized(since, minutes_from=start)
     rows = q.daily_pnl(days=DAILY_DAYS)
-    view = charts.summarize(
+    view = summarize(
         now=now,
         start=start,
         exposure=exposure,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.components.paper_fills import render_paper_fills
+from app.components.reconciliation import render_reconciliation
 from app.components.settings import (
     render_command_audit,
     render_executor_controls,
     render_executor_status,
     render_market_and_broker,
-    render_paper_fills,
-    render_reconciliation,
     render_settings_overview,
 )
 from app.components.users import render_users

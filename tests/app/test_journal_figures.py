@@ -10,16 +10,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from app.components.journal import (
+from app.components.journal import chain_timeline, duration, trades_table
+from app.components.journal_charts import (
     NONE_LABEL,
     build_commission_figure,
     build_holding_period_figure,
     build_slippage_figure,
     build_turnover_figure,
     build_win_rate_figure,
-    chain_timeline,
-    duration,
-    trades_table,
 )
 from db.queries.journal import TradeChain
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from streamlit.testing.v1 import AppTest
 
-from app.components import mode
+from app.components import mode, mode_tables
 from core.domain import CommandStatus, CommandType, InstrumentType, TradeType
 from core.instruments.config import InstrumentConfig
 from core.instruments.modes import InstrumentMode, route_kind
@@ -65,7 +65,7 @@ def test_the_page_renders_with_seeded_trading_and_setting_history(dashboard):
 
 
 def test_the_routing_table_is_the_routers_own_rules():
-    table = mode.routing_table(InstrumentConfig())
+    table = mode_tables.routing_table(InstrumentConfig())
     assert list(table.columns) == [
         "Mode",
         "Scalp signals (1-min)",
@@ -84,7 +84,9 @@ def test_the_routing_table_is_the_routers_own_rules():
     # every cell agrees with route_kind
     for m in InstrumentMode:
         for tt in TradeType:
-            cell = next(v for k, v in rows[mode.MODE_LABELS[m]].items() if k.startswith(tt.title()))
+            cell = next(
+                v for k, v in rows[mode_tables.MODE_LABELS[m]].items() if k.startswith(tt.title())
+            )
             kind = route_kind(m, tt, 100)
             assert cell.startswith(
                 {
@@ -93,7 +95,7 @@ def test_the_routing_table_is_the_routers_own_rules():
                     InstrumentType.LEVERAGED_ETF: "3x" if tt is not TradeType.SWING else "2x",
                 }[kind]
             )
-    other = mode.routing_table(InstrumentConfig(both_mode_etf_min_conviction=60))
+    other = mode_tables.routing_table(InstrumentConfig(both_mode_etf_min_conviction=60))
     assert "conviction ≥ 60" in other.iloc[2]["Day signals (10-min)"]
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from streamlit.testing.v1 import AppTest
 
 from app.components import rebalance as rb
+from app.components import rebalance_tables as tables
 from core.domain import CommandStatus, CommandType
 from core.rebalance.model import PlanStatus, RebalancePlan
 from tests.app.conftest import texts
@@ -237,7 +238,7 @@ def test_the_autonomous_opt_in_is_announced_on_the_page(dashboard):
 
 # ------------------------------------------------------------------------------ pure parts
 def test_the_allocation_figure_puts_current_and_target_side_by_side():
-    fig = rb.build_allocation_figure(
+    fig = tables.build_allocation_figure(
         {"SPY": Decimal("0.30"), "NVDA": Decimal("0.10")},
         {"SPY": Decimal("0.20"), "QQQ": Decimal("0.25")},
     )
@@ -250,23 +251,23 @@ def test_the_allocation_figure_puts_current_and_target_side_by_side():
 
 
 def test_the_allocation_figure_of_nothing_says_so():
-    fig = rb.build_allocation_figure({}, {})
+    fig = tables.build_allocation_figure({}, {})
     assert not fig.data
     assert fig.layout.annotations[0].text == "No allocation yet"
 
 
 def test_blank_rows_of_the_targets_table_are_skipped_and_half_filled_rows_kept():
-    rows = rb.targets_rows(None)
+    rows = tables.targets_rows(None)
     rows.loc[0] = ["SPY", 0.1]
     rows.loc[1] = [None, float("nan")]
     rows.loc[2] = ["QQQ", float("nan")]
     rows.loc[3] = ["  ", 0.2]
-    assert rb.editor_targets(rows) == [("SPY", 0.1), ("QQQ", None), ("", 0.2)]
+    assert tables.editor_targets(rows) == [("SPY", 0.1), ("QQQ", None), ("", 0.2)]
 
 
 def test_the_covariance_of_daily_closes_is_annualised():
     closes = {"A": [Decimal(100), Decimal(101), Decimal(100), Decimal(102)]}
     closes["B"] = [Decimal(50), Decimal(50), Decimal(51), Decimal(50)]
-    cov = rb.annual_covariance(closes)
+    cov = tables.annual_covariance(closes)
     assert cov["A"]["B"] == cov["B"]["A"]
     assert cov["A"]["A"] > 0 and cov["B"]["B"] > 0

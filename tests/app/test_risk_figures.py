@@ -14,6 +14,8 @@ from app.components.risk import (
     build_exposure_figure,
     build_gauge_figure,
     build_pnl_figure,
+)
+from app.components.risk_data import (
     daily_curve,
     daily_loss,
     drawdown,

@@ -2,9 +2,9 @@
 simulated market, the executor in a thread) driven by Playwright in Debian's chromium.
 
 One journey, as a first-time administrator would take it: create the administrator, sign in,
-visit every page (a screenshot of each is saved in ``artifacts/screenshots``), preview and
-approve a rebalance and see its fills, turn the kill switch on and see the executor halt in the
-store and on the page, and log out.
+preview and approve a rebalance and see its fills, visit every page (a screenshot of each is
+saved in ``artifacts/screenshots``, or ``$AXION_SCREENSHOTS``), turn the kill switch on and see
+the executor halt in the store and on the page, and log out.
 """
 
 from __future__ import annotations
@@ -172,15 +172,6 @@ def test_first_start_to_kill_switch_in_a_real_browser(dashboard):
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_text("PAPER", exact=True)).to_be_visible()
             expect(page.get_by_text("Equity")).to_be_visible()  # the executor published
-            # ---------------------------------------------------- every page, with a screenshot
-            for spec in PAGES:
-                page.get_by_role("link", name=spec.title).click()
-                expect(
-                    page.get_by_role("heading", name=PAGE_TITLES[spec.url]).first
-                ).to_be_visible()
-                page.wait_for_timeout(1500)  # let the live fragments draw
-                page.screenshot(path=str(SHOTS / f"{spec.url}.png"), full_page=True)
-
             # ---------------------------------------------------- a rebalance, approved here
             page.get_by_role("link", name="Rebalance").click()
             expect(page.get_by_role("heading", name=PAGE_TITLES["rebalance"]).first).to_be_visible()
@@ -214,6 +205,15 @@ def test_first_start_to_kill_switch_in_a_real_browser(dashboard):
             expect(page.get_by_text("SPY").first).to_be_visible()
             page.screenshot(path=str(SHOTS / "orders-after-rebalance.png"), full_page=True)
             assert plan.id is not None
+
+            # ---------------------------------------------------- every page, with a screenshot
+            for spec in PAGES:
+                page.get_by_role("link", name=spec.title).click()
+                expect(
+                    page.get_by_role("heading", name=PAGE_TITLES[spec.url]).first
+                ).to_be_visible()
+                page.wait_for_timeout(1500)  # let the live fragments draw
+                page.screenshot(path=str(SHOTS / f"{spec.url}.png"), full_page=True)
 
             # ---------------------------------------------------- the kill switch
             page.get_by_role("link", name="Risk Dashboard").click()
