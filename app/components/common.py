@@ -162,10 +162,10 @@ def _executor_line(status: ExecutorStatus) -> str:
 
 
 def _toasts(status: ExecutorStatus, runtime: Runtime) -> None:
-    fills = runtime.queries.status.fill_count()
+    fills = runtime.queries.status.last_fill_id()
     seen = st.session_state.get(state.SEEN_FILLS)
     if seen is not None and fills > seen:
-        n = fills - seen
+        n = runtime.queries.status.fills_after(seen)
         st.toast(f"{n} new fill{'s' if n > 1 else ''}", icon="💰")
     st.session_state[state.SEEN_FILLS] = fills
     was = st.session_state.get(state.SEEN_KILL)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from core.domain import Command, KillSwitchState, utcnow
 from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
-from db.tables import COMMANDS, FILLS
+from db.tables import FILLS
 
 if TYPE_CHECKING:
     from db.store import SqlStore
@@ -133,14 +133,18 @@ class StatusQueries:
         with self.store.unit_of_work(read_only=True) as uow:
             return uow.commands.recent(limit)
 
-    def fill_count(self) -> int:
+    def last_fill_id(self) -> int:
+        """The newest fill's id (0 before any): the header compares it between refreshes to
+        announce new fills, with a primary-key lookup rather than counting the table."""
         with self.store.unit_of_work(read_only=True) as uow:
-            return int(uow.connection.execute(select(func.count()).select_from(FILLS)).scalar_one())
-
-    def last_command_id(self) -> int:
-        with self.store.unit_of_work(read_only=True) as uow:
-            value = uow.connection.execute(select(func.max(COMMANDS.c.id))).scalar_one()
+            value = uow.connection.execute(select(func.max(FILLS.c.id))).scalar_one()
         return int(value or 0)
+
+    def fills_after(self, fill_id: int) -> int:
+        """How many fills were stored after ``fill_id`` (ids may skip: a range count is exact)."""
+        with self.store.unit_of_work(read_only=True) as uow:
+            query = select(func.count()).select_from(FILLS).where(FILLS.c.id > fill_id)
+            return int(uow.connection.execute(query).scalar_one())
 
 
 __all__ = ["STALE_HEARTBEAT", "AccountSummary", "ExecutorStatus", "StatusQueries"]

@@ -69,3 +69,14 @@ def test_a_sent_command_is_followed_from_pending_to_applied(dashboard):
     assert dashboard.apply().status is CommandStatus.APPLIED
     at.run()
     assert "applied" in texts(at)
+
+
+def test_new_fills_are_announced_with_their_count(dashboard):
+    dashboard.seed_trading()
+    at = dashboard.app("positions").run()  # the header notes the newest fill it has seen
+    assert dashboard.runtime.queries.status.fills_after(0) >= 3
+    for symbol in ("SPY", "QQQ"):
+        dashboard.command(CommandType.MANUAL_ORDER, {"symbol": symbol, "side": "buy", "qty": "1"})
+    dashboard.tick(3)
+    at.run()
+    assert "2 new fills" in [t.value for t in at.toast]
