@@ -11,10 +11,13 @@ from functools import cached_property
 from app.settings import AxionSettings
 from core.brokers.commission import CommissionSchedule
 from core.brokers.paper import PaperBroker, PaperConfig
+from core.brokers.router import OrderRouter
 from core.config import ExecutorConfig
+from core.credential_admin import CredentialAdmin
 from core.executor import ExecutorThread, SignalSource, TradeExecutor
 from core.instruments.modes import InstrumentMode
 from core.instruments.sector_map import sector_of
+from core.marketdata.calendar import WallClock
 from core.marketdata.replay import ReplayMarket
 from core.marketdata.simulated import SimulatedMarket
 from core.ports import Broker, MarketData
@@ -103,6 +106,15 @@ class Runtime:
                 pass  # validated when stored; an unreadable one falls back to the default
         return self.config.risk
 
+    @property
+    def live_account(self) -> bool:
+        """The configured broker account trades real money (see AXION_ALPACA_LIVE)."""
+        return self.config.live_account
+
+    def credential_admin(self) -> CredentialAdmin:
+        """Broker keys for the Settings page: masked, set and deleted by admins."""
+        return CredentialAdmin(self.store, credential_vault(self.settings, self.store), WallClock())
+
     def service(self) -> TradingService:
         """The facade the dashboard, the worker CLI and the Python API share."""
         return TradingService(
@@ -190,10 +202,28 @@ def alpaca_keys(settings: AxionSettings, store: SqlStore | None) -> tuple[str, s
 
 
 def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -> Broker:
-    if settings.broker == "paper":
+    """The configured broker, behind an :class:`OrderRouter` when a fallback is configured."""
+    primary = _one_broker(settings.broker, settings, store, market)
+    if settings.fallback_broker == "none":
+        return primary
+    if settings.fallback_broker == settings.broker:
+        raise ValueError(
+            f"AXION_FALLBACK_BROKER must differ from AXION_BROKER (both are {settings.broker!r})"
+        )
+    if settings.is_live(settings.broker) != settings.is_live(settings.fallback_broker):
+        raise ValueError(
+            "the primary and the fallback broker must both be live or both be paper accounts: "
+            "an outage must never move orders between real and simulated money"
+        )
+    fallback = _one_broker(settings.fallback_broker, settings, store, market)
+    return OrderRouter(primary, fallback, clock=market.clock)
+
+
+def _one_broker(kind: str, settings: AxionSettings, store: SqlStore, market: MarketData) -> Broker:
+    if kind == "paper":
         config = PaperConfig(initial_cash=Decimal(settings.initial_cash))
         return PaperBroker(market, store.paper_ledger(settings.account), config)
-    if settings.broker == "alpaca":
+    if kind == "alpaca":
         from core.brokers.alpaca import AlpacaBroker
 
         key, secret = alpaca_keys(settings, store)
@@ -204,7 +234,7 @@ def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -
             base_url=settings.alpaca_base_url,
             stream_url=settings.alpaca_stream_url,
         )
-    if settings.broker == "ibkr":
+    if kind == "ibkr":
         _ensure_event_loop()
         from core.brokers.ibkr import IBKRBroker
 
@@ -214,7 +244,7 @@ def build_broker(settings: AxionSettings, store: SqlStore, market: MarketData) -
             settings.ibkr_client_id,
             account=settings.ibkr_account,
         )
-    raise ValueError(f"broker {settings.broker!r} is not supported")
+    raise ValueError(f"broker {kind!r} is not supported")
 
 
 def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> Runtime:
@@ -231,6 +261,7 @@ def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> 
         lease_renew_every=min(ttl / 5, timedelta(seconds=2)),
         instrument_mode=InstrumentMode(settings.mode_for(demo)),
         risk=profile_named(settings.risk_profile),
+        live_account=settings.live_account,
     )
     sources: list[SignalSource] = []
     if demo:

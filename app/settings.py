@@ -23,6 +23,9 @@ class AxionSettings(BaseSettings):
     #: "alpaca" and "ibkr" take their connection below; Alpaca's keys come from the encrypted
     #: credential store (``python -m app.credentials set alpaca.api_key``), never from here.
     broker: Literal["paper", "alpaca", "ibkr"] = "paper"
+    #: A second broker that takes new orders while the primary cannot be reached (never after
+    #: a rejection); each order stays with the broker that took it (seed 001's OrderRouter).
+    fallback_broker: Literal["none", "alpaca", "ibkr"] = "none"
     account: str = Field("paper-default", pattern=r"^[A-Za-z0-9_-]+$")
     market: Literal["simulated", "replay", "alpaca", "ibkr"] = "simulated"
     market_speed: float = Field(60.0, gt=0, description="simulated seconds per real second")
@@ -40,6 +43,10 @@ class AxionSettings(BaseSettings):
     ibkr_port: int = Field(7497, ge=1, le=65535)
     ibkr_client_id: int = Field(1, ge=0)
     ibkr_account: str = ""
+    #: The IB account trades real money (TWS 7496 / Gateway 4001). Like ``alpaca_live``, it
+    #: makes this a live account: new-risk orders are refused until an admin switches live
+    #: trading on behind the paper-history gate.
+    ibkr_live: bool = False
     tick_ms: int = Field(250, ge=1, le=60_000)
     lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
     #: Symbols the demo's EMA-cloud scan watches. The leveraged ETFs their signals route to
@@ -80,6 +87,16 @@ class AxionSettings(BaseSettings):
         if self.instrument_mode is not None:
             return self.instrument_mode
         return DEMO_INSTRUMENT_MODE if demo else DEFAULT_INSTRUMENT_MODE
+
+    def is_live(self, broker: str) -> bool:
+        """Whether ``broker`` is configured on a real-money account."""
+        return (broker == "alpaca" and self.alpaca_live) or (broker == "ibkr" and self.ibkr_live)
+
+    @property
+    def live_account(self) -> bool:
+        """The configured account trades real money (its primary or its fallback broker)."""
+        brokers = [self.broker] + ([self.fallback_broker] if self.fallback_broker != "none" else [])
+        return any(self.is_live(b) for b in brokers)
 
     @property
     def cookie_key_file(self) -> Path:

@@ -43,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.brokers.paper import PaperBroker, PaperConfig
+from core.brokers.rate_limit import RateLimitConfig
 from core.config import ExecutorConfig
 from core.domain import (
     CENT,
@@ -128,6 +129,8 @@ def build(url: str, per_tick: int, pipeline: str) -> tuple[TradeExecutor, object
         max_signals_per_tick=per_tick,
         mark_interval=timedelta(hours=1),
         reconcile_every_ticks=1_000_000,
+        # throughput is measured here, not the order-rate policy (10 entries a minute)
+        order_rate=RateLimitConfig(enabled=False),
     )
     ex = TradeExecutor(store, broker, market, config, clock=clock, record_latency=True)
     if pipeline == "full":

@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.brokers.paper import PaperBroker, PaperConfig
+from core.brokers.rate_limit import RateLimitConfig
 from core.config import ExecutorConfig
 from core.domain import OrderStatus, Side
 from core.executor import TradeExecutor
@@ -97,7 +98,8 @@ class Bench:
         broker = PaperBroker(
             self.market, self.store.paper_ledger(ACCOUNT), PaperConfig(initial_cash=cash)
         )
-        config = ExecutorConfig(account=ACCOUNT)
+        # the algorithms' costs are measured here, not the order-rate policy
+        config = ExecutorConfig(account=ACCOUNT, order_rate=RateLimitConfig(enabled=False))
         self.ex = TradeExecutor(
             self.store,
             broker,

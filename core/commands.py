@@ -8,12 +8,15 @@ is harmless: cancels of final orders are no-ops and manual orders have determini
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.brokers.paper_config import PAPER_FILL_KEYS
-from core.config import validate_setting
+from core.brokers.rate_limit import OrderThrottled, RateLimitConfig
+from core.config import LIVE_GATE_KEY, RATE_LIMIT_KEY, validate_setting
 from core.domain import (
+    Alert,
+    AlertLevel,
     Command,
     CommandStatus,
     CommandType,
@@ -25,14 +28,16 @@ from core.domain import (
     TimeInForce,
     ValidationError,
     client_order_id_for_command,
+    to_decimal,
 )
 from core.instruments.modes import InstrumentMode
+from core.live_gate import LiveGateConfig, PaperHistory, request_go_live
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
 from core.rebalance.runner import PlanRejected
 from core.reconcile import ORPHAN_CANCELLED
 from core.risk.config import RiskProfile
 from core.risk.kill_switch import KillSwitch
-from core.settings_keys import KILL_SWITCH_KEY, kill_switch_value
+from core.settings_keys import KILL_SWITCH_KEY, LIVE_KEY, kill_switch_value
 
 if TYPE_CHECKING:
     from core.executor import TradeExecutor
@@ -55,6 +60,14 @@ class CommandHandler:
     def load_runtime_settings(self, uow: UnitOfWork) -> None:
         """Apply stored run-time settings (the dashboard may have changed them meanwhile)."""
         self._load_paper_settings(uow)
+        rate = uow.settings.get(RATE_LIMIT_KEY)
+        if rate is not None:
+            try:
+                config = RateLimitConfig.from_dict(rate.value)
+            except (ValidationError, TypeError) as exc:  # validated when stored
+                log.warning("stored order rate limit ignored: %s", exc)
+            else:
+                self.ex.rate_limiter.config = config
         qty = uow.settings.get("executor.default_qty")
         if qty is not None:
             self.ex.default_qty = Decimal(str(qty.value))
@@ -131,7 +144,7 @@ class CommandHandler:
         except LeaseLost:
             await self.ex._step_down("lease lost while applying a command")
             return CommandStatus.PENDING, "left for the new leader"
-        except (CommandRejected, ValidationError, OrderRejected) as exc:
+        except (CommandRejected, ValidationError, OrderRejected, OrderThrottled) as exc:
             return self._finish(command, CommandStatus.REJECTED, str(exc))
         except BrokerError as exc:
             return self._finish(command, CommandStatus.REJECTED, f"broker error: {exc}")
@@ -226,6 +239,8 @@ class CommandHandler:
         if "client_order_id" in payload:
             raise CommandRejected("client_order_id is assigned by the executor")
         payload.setdefault("order_type", OrderType.MARKET.value)
+        if payload.get("notional") is not None and payload.get("qty") is None:
+            payload["qty"] = str(await self._estimated_qty(payload))
         if payload["order_type"] == OrderType.MARKET_ON_CLOSE.value:
             payload.setdefault("time_in_force", TimeInForce.CLS.value)
         request = OrderRequest.from_dict(
@@ -250,6 +265,20 @@ class CommandHandler:
             )
         written = await self._write_and_submit([request], command)
         return None if written else "order was already written"
+
+    async def _estimated_qty(self, payload: dict[str, Any]) -> Decimal:
+        """A notional order's quantity estimate (for risk checks and the books): the dollar
+        amount at the last price; the broker fills the amount."""
+        symbol = str(payload.get("symbol") or "")
+        notional = to_decimal(payload["notional"], "notional")
+        try:
+            last = (await self.ex.market.quote(symbol)).last
+        except (KeyError, ValueError):
+            raise CommandRejected(f"no price for {symbol!r} to size the notional order") from None
+        qty = (notional / last).quantize(Decimal("0.000000001"), ROUND_DOWN)
+        if qty <= 0:
+            raise CommandRejected(f"${notional} buys no {symbol} at {last}")
+        return qty
 
     async def _write_and_submit(
         self, requests: list[OrderRequest], command: Command | None = None
@@ -358,6 +387,71 @@ class CommandHandler:
             uow.commit()
         log.warning("reconciliation: %s", result)
         return None
+
+    # ---------------------------------------------------------------- live trading
+    async def _do_go_live(self, command: Command) -> str:
+        """Switch a live account to live trading, behind the paper-history gate; recorded (the
+        setting keeps who, when and on what history) with a critical alert."""
+        if not self.ex.config.live_account:
+            raise CommandRejected(
+                f"this executor trades on {self.ex.broker.name!r}, a paper account; live "
+                "trading needs a live account configured (AXION_BROKER=alpaca with "
+                "AXION_ALPACA_LIVE=true, or AXION_BROKER=ibkr with AXION_IBKR_LIVE=true)"
+            )
+        if self.ex.live_enabled:
+            return "live trading was already on"
+        now = self.ex.clock.now()
+        with self.ex.store.unit_of_work() as uow:
+            sessions, closed = uow.journal.track_record()
+            stored = uow.settings.get(LIVE_GATE_KEY)
+            config = LiveGateConfig.from_dict(stored.value) if stored else LiveGateConfig()
+            record = request_go_live(
+                PaperHistory(sessions, closed),
+                config,
+                confirmed=command.payload.get("confirm") is True,
+                by=command.created_by,
+                at=now,
+            )  # ValidationError (the command's rejection) says what is missing
+            uow.settings.put(LIVE_KEY, {"live": True, **record.to_dict()}, record.by, now)
+            uow.alerts.add(
+                Alert(
+                    "broker",
+                    AlertLevel.CRITICAL,
+                    f"LIVE trading switched on by {record.by} on {self.ex.broker.name} "
+                    f"({sessions} paper sessions, {closed} closed paper trades)",
+                    now,
+                    {"command": "go_live", "record": record.to_dict()},
+                )
+            )
+            uow.commit()
+        self.ex.live_enabled = True
+        log.warning("LIVE trading switched on by %s", record.by)
+        return (
+            f"LIVE trading on, by {record.by}: {sessions} paper sessions and {closed} closed "
+            f"paper trades (needs {config.min_paper_sessions} and {config.min_closed_trades})"
+        )
+
+    async def _do_go_paper(self, command: Command) -> str:
+        """Stop live trading: new-risk orders are refused again; exits still go out."""
+        if not self.ex.live_enabled:
+            return "live trading was already off"
+        now = self.ex.clock.now()
+        reason = str(command.payload.get("reason") or "").strip() or "no reason given"
+        with self.ex.store.unit_of_work() as uow:
+            value = {"live": False, "by": command.created_by, "at": now.isoformat()}
+            uow.settings.put(LIVE_KEY, {**value, "reason": reason}, command.created_by, now)
+            uow.alerts.add(
+                Alert(
+                    "broker",
+                    AlertLevel.WARNING,
+                    f"live trading switched off by {command.created_by}: {reason}",
+                    now,
+                    {"command": "go_paper", "reason": reason},
+                )
+            )
+            uow.commit()
+        self.ex.live_enabled = False
+        return f"live trading off ({reason}): new-risk orders are refused, exits still go out"
 
     async def _do_cancel_orphan_order(self, command: Command) -> str:
         """Cancel an order the broker has and our store does not (by client or broker order

@@ -20,10 +20,12 @@ from core.brokers.paper_config import (
     PARTICIPATION_KEY,
     commission_from_setting,
 )
+from core.brokers.rate_limit import RateLimitConfig
 from core.domain import ValidationError, positive, to_decimal
 from core.exits.model import ExitConfig
 from core.instruments.config import InstrumentConfig
 from core.instruments.modes import InstrumentMode
+from core.live_gate import LiveGateConfig
 from core.rebalance.targets import TargetPortfolio
 from core.rebalance.triggers import TriggerConfig
 from core.risk.config import AGGRESSIVE, RiskProfile, validate_profile_setting
@@ -64,6 +66,13 @@ class ExecutorConfig:
     #: Entries go in in two parts (the rest on the first pullback that holds).
     scale_in: bool = True
     scale_in_fraction: Decimal = Decimal("0.5")
+    #: New-risk orders per minute per account (seed 000 security: 10); exits, cancels and the
+    #: kill switch's orders are never throttled. The ``orders.rate_limit`` setting replaces it.
+    order_rate: RateLimitConfig = field(default_factory=RateLimitConfig)
+    #: The broker account trades real money (Alpaca's live endpoint, an IB live port). Until an
+    #: admin switches it to live trading behind the paper-history gate, new-risk orders on it
+    #: are refused with that reason (exits and the kill switch's orders still go out).
+    live_account: bool = False
 
     def __post_init__(self) -> None:
         if not self.account or not self.account.replace("-", "").replace("_", "").isalnum():
@@ -87,6 +96,8 @@ class ExecutorConfig:
         ):
             if not isinstance(getattr(self, name), kind):
                 raise ValidationError(f"{name} must be a {kind.__name__}")
+        if not isinstance(self.order_rate, RateLimitConfig):
+            raise ValidationError("order_rate must be a RateLimitConfig")
         if self.kill_switch is not None and not isinstance(self.kill_switch, KillSwitchConfig):
             raise ValidationError("kill_switch must be a KillSwitchConfig or None")
         fraction = to_decimal(self.scale_in_fraction, "scale_in_fraction")
@@ -214,6 +225,24 @@ def _commission(value: Any) -> dict[str, Any]:
     return commission_from_setting(value).to_dict()
 
 
+def _rate_limit(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError("the order rate limit must be an object (max_orders, ...)")
+    return RateLimitConfig.from_dict(value).to_dict()
+
+
+def _live_gate(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError("the live gate must be an object (min_paper_sessions, ...)")
+    return LiveGateConfig.from_dict(value).to_dict()
+
+
+#: Settings only an admin may change (the brokers, the live gate and the order-rate limit).
+RATE_LIMIT_KEY = "orders.rate_limit"
+LIVE_GATE_KEY = "live.gate"
+ADMIN_SETTINGS = frozenset({RATE_LIMIT_KEY, LIVE_GATE_KEY})
+
+
 RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     #: The symbols the signal scan watches (the demo's EMA-cloud source reads it every scan).
     "signals.watchlist": _watchlist,
@@ -231,6 +260,11 @@ RUNTIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "rebalance.autonomous": _boolean,
     "rebalance.targets": _target_portfolio,
     "rebalance.triggers": _trigger_config,
+    #: New-risk orders per window (exits and kill-switch orders are never throttled).
+    RATE_LIMIT_KEY: _rate_limit,
+    #: The paper history live trading needs (at least one session and one trade: it cannot be
+    #: configured away).
+    LIVE_GATE_KEY: _live_gate,
 }
 
 

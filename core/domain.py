@@ -295,6 +295,10 @@ class CommandType(StrEnum):
     ADOPT_BROKER_POSITION = "adopt_broker_position"
     #: Cancel an order the broker has and our store does not.
     CANCEL_ORPHAN_ORDER = "cancel_orphan_order"
+    #: Switch a live account to live trading (behind the paper-history gate; ``confirm: true``).
+    GO_LIVE = "go_live"
+    #: Stop live trading: new-risk orders are refused again (exits still go out).
+    GO_PAPER = "go_paper"
 
 
 class CommandStatus(StrEnum):
@@ -389,6 +393,12 @@ class OrderRequest:
     trailing_stop needs exactly one of ``trail_percent``/``trail_price``; bracket needs
     ``take_profit_price`` and ``stop_loss_price`` (and ``limit_price`` for a limit entry).
     Market-on-close orders use time in force ``cls``.
+
+    ``notional`` makes a dollar-amount order: buy or sell that much money's worth (a positive
+    amount in whole cents). It is a market order with time in force ``day`` (so never a
+    bracket), and ``qty`` is then the caller's estimate of the quantity (positive, fractional
+    allowed), used for risk checks and bookkeeping: the broker fills the dollar amount, so the
+    filled quantity may differ from ``qty``.
     """
 
     client_order_id: str
@@ -407,6 +417,8 @@ class OrderRequest:
     #: True when the order only reduces or closes an existing position (exits, flatten).
     reduce_only: bool = False
     instrument_type: InstrumentType = InstrumentType.STOCK
+    #: A dollar amount to trade instead of a quantity (see the class docstring).
+    notional: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.client_order_id:
@@ -427,6 +439,32 @@ class OrderRequest:
         ):
             object.__setattr__(self, name, optional_positive(getattr(self, name), name))
         self._check_prices()
+        if self.notional is not None:
+            object.__setattr__(self, "notional", positive(self.notional, "notional"))
+            self._check_notional()
+
+    def _check_notional(self) -> None:
+        notional = self.notional
+        assert notional is not None
+        try:
+            whole_cents = notional == notional.quantize(CENT)
+        except InvalidOperation:  # more digits than a Decimal holds
+            raise ValidationError(f"notional {notional} is too large") from None
+        if not whole_cents:
+            raise ValidationError(
+                f"notional must be a dollar amount in whole cents (at most 2 decimal places), "
+                f"got {notional}"
+            )
+        if self.order_type is not OrderType.MARKET:
+            raise ValidationError(
+                f"a notional (dollar amount) order must be a market order, not "
+                f"{self.order_type.value}"
+            )
+        if self.time_in_force is not TimeInForce.DAY:
+            raise ValidationError(
+                f"a notional (dollar amount) order must use time in force 'day', not "
+                f"'{self.time_in_force.value}'"
+            )
 
     def _check_prices(self) -> None:
         t = self.order_type
@@ -542,7 +580,12 @@ class Order:
 
     @property
     def remaining_qty(self) -> Decimal:
-        return self.request.qty - self.filled_qty
+        """What is left to fill; never negative for a notional order, whose ``qty`` is only an
+        estimate of what its dollar amount buys."""
+        remaining = self.request.qty - self.filled_qty
+        if self.request.notional is not None:
+            return max(remaining, ZERO)
+        return remaining
 
     @property
     def is_bracket_leg(self) -> bool:
@@ -571,9 +614,10 @@ class Order:
         return change
 
     def apply_fill(self, qty: Decimal, price: Decimal) -> None:
-        """Add a fill to the running quantity and volume-weighted average price."""
+        """Add a fill to the running quantity and volume-weighted average price. A notional
+        order may fill more than its estimated ``qty`` (the broker fills the dollar amount)."""
         qty = positive(qty, "fill qty")
-        if qty > self.remaining_qty:
+        if self.request.notional is None and qty > self.remaining_qty:
             raise ValidationError(
                 f"fill of {qty} exceeds remaining {self.remaining_qty} on {self.client_order_id}"
             )
@@ -602,6 +646,9 @@ class BrokerOrder:
     order_type: OrderType = OrderType.MARKET
     reason: str | None = None
     submitted_at: datetime | None = None
+    #: The dollar amount of a notional order (``qty`` is then the broker's estimate until the
+    #: order has filled); None for orders by quantity.
+    notional: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

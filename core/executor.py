@@ -25,12 +25,14 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from core.brokers.rate_limit import OrderRateLimiter, OrderThrottled, RateDecision, is_exempt
+from core.brokers.router import OrderRouter
 from core.commands import CommandHandler, LeaseLost
 from core.config import ExecutorConfig
 from core.domain import (
@@ -70,7 +72,12 @@ from core.reconcile import Reconciler
 if TYPE_CHECKING:
     from core.kill_switch_monitor import KillSwitchMonitor
     from core.position_manager import PositionManager
-from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
+from core.settings_keys import (
+    KILL_SWITCH_KEY,
+    LIVE_KEY,
+    kill_switch_from_value,
+    live_from_value,
+)
 
 log = logging.getLogger("axion.executor")
 
@@ -179,6 +186,10 @@ class TradeExecutor:
         self.last_account: AccountState | None = None
         #: The risk gate's check of a scale-in add: (allowed qty or None, reason).
         self.add_check: Callable[..., Awaitable[tuple[Decimal | None, str]]] | None = None
+        #: New-risk orders per minute on this account (exits and kill-switch orders exempt).
+        self.rate_limiter = OrderRateLimiter(self.config.order_rate)
+        #: Live trading switched on (``go_live``); matters only on a live account.
+        self.live_enabled = False
 
     # ------------------------------------------------------------------ lease and leadership
     def _renew_lease(self, uow: UnitOfWork, now_wall: datetime) -> bool:
@@ -187,9 +198,13 @@ class TradeExecutor:
             "broker": self.broker.name,
             "connected": self.broker.connected,
             "kill_switch": self.kill_switch.active,
+            "live_account": self.config.live_account,
+            "live": self.live_trading,
             "last_error": self.stats.last_error,
             "account": None if self.last_account is None else self.last_account.to_dict(),
         }
+        if isinstance(self.broker, OrderRouter):
+            info["routes"] = self.broker.status()
         return uow.lease.try_acquire(
             self.config.lease_name, self.holder_id, now_wall, self.config.lease_ttl, info
         )
@@ -221,12 +236,70 @@ class TradeExecutor:
         with self.store.unit_of_work() as uow:
             self.journal.load(uow)
             self.kill_switch = kill_switch_from_value(uow.settings.get(KILL_SWITCH_KEY))
+            self.live_enabled = live_from_value(uow.settings.get(LIVE_KEY))
             self.commands.load_runtime_settings(uow)
             self.open_orders = {o.client_order_id: o for o in uow.orders.with_status(_IN_FLIGHT)}
+            self._count_recent_entries(uow)
+        self._remember_brokers(self.open_orders.values())
         if self.kill_monitor is not None:
             self.kill_monitor.load()
         self._recovered = False
         await self._recover()
+
+    def _count_recent_entries(self, uow: UnitOfWork) -> None:
+        """Count the new-risk orders written within the rate window before this executor
+        became leader, so a restart does not reset the order-rate limit."""
+        now = self.clock.now()
+        window = self.rate_limiter.config.window
+        self.rate_limiter = OrderRateLimiter(self.rate_limiter.config)
+        recent = [
+            o
+            for o in uow.orders.recent(1000)
+            if o.created_at is not None
+            and now - window < o.created_at <= now
+            and not o.is_bracket_leg
+        ]
+        for order in sorted(recent, key=lambda o: o.created_at or now):
+            assert order.created_at is not None
+            self.rate_limiter.record(order.request, order.created_at, account=self._account)
+
+    @property
+    def _account(self) -> str:
+        return self.config.account
+
+    def _remember_brokers(self, orders: Iterable[Order]) -> None:
+        """Tell a routing broker which broker holds each stored order (after a restart)."""
+        remember = getattr(self.broker, "remember", None)
+        if remember is None:
+            return
+        for order in orders:
+            if not order.broker:
+                continue
+            try:
+                remember(order.client_order_id, order.broker)
+            except ValueError:
+                log.warning(
+                    "order %s was placed at %s, which is not configured now",
+                    order.client_order_id,
+                    order.broker,
+                )
+
+    @property
+    def live_trading(self) -> bool:
+        """True while orders on this executor's account are real-money orders."""
+        return self.config.live_account and self.live_enabled
+
+    def throttle(self, request: OrderRequest, now: datetime, pending: int = 0) -> RateDecision:
+        """May a new-risk order go out now: refused on a live account not switched to live
+        trading, and by the order-rate limit (exits and kill-switch orders always may)."""
+        if self.config.live_account and not self.live_enabled and not is_exempt(request):
+            return RateDecision(
+                False,
+                None,
+                "live trading is not switched on for this live account: an admin switches it on "
+                "(Settings, after the paper history the live gate asks for); only exits go out",
+            )
+        return self.rate_limiter.check(request, now, account=self._account, pending=pending)
 
     async def _recover(self) -> None:
         """Connect, resolve in-flight orders and reconcile; until this has succeeded the leader
@@ -300,7 +373,9 @@ class TradeExecutor:
         self._note_error(f"broker unavailable: {exc}")
         if self.kill_monitor is not None:
             now = self.clock.now()
-            self.kill_monitor.broker_down(now)
+            # a routing broker knows when it last saw any broker up
+            since = getattr(self.broker, "down_since", None)
+            self.kill_monitor.broker_down(since if isinstance(since, datetime) else now)
             await self.kill_monitor.check(None, None, now)
 
     def _housekeeping(self) -> None:
@@ -373,7 +448,9 @@ class TradeExecutor:
         if status_after is OrderStatus.FILLED and not filled:
             # A bracket leg is sized by the broker to what the entry filled, so its "filled" is
             # final; for any other order quantities win over a status.
-            target = OrderStatus.FILLED if order.is_bracket_leg else OrderStatus.PARTIALLY_FILLED
+            # A notional order's quantity is an estimate: the broker fills the dollar amount.
+            final = order.is_bracket_leg or getattr(order.request, "notional", None) is not None
+            target = OrderStatus.FILLED if final else OrderStatus.PARTIALLY_FILLED
         self.advance(order, target, fill.at, None)
         self.journal.record_fill(uow, order, fill, portfolio_value=self.last_equity)
         self.stats.fills += 1
@@ -475,13 +552,22 @@ class TradeExecutor:
         """Write orders the executor decided itself (exits, kill-switch closes, manual orders,
         algorithm slices with their ``parent_id``) ahead, with their decisions and under the
         lease, then submit them. An id already stored is not written again. Raises
-        :class:`LeaseLost` (and writes nothing) without the lease."""
+        :class:`LeaseLost` (and writes nothing) without the lease, and
+        :class:`OrderThrottled` (writing nothing) when a new-risk order among them would pass
+        the order-rate limit."""
         now = self.clock.now()
         orders: list[Order] = []
         with self.store.unit_of_work() as uow:
-            for request in requests:
-                if uow.orders.get(request.client_order_id) is not None:
+            new = [r for r in requests if uow.orders.get(r.client_order_id) is None]
+            entries = 0
+            for request in new:
+                if is_exempt(request):
                     continue
+                limit = self.throttle(request, now, pending=entries)
+                if not limit.allowed:
+                    raise OrderThrottled(limit)
+                entries += 1
+            for request in new:
                 orders.extend(self.write_ahead(uow, request, now, parent_id)[:1])
             if decisions:
                 uow.decisions.add_many(list(decisions))
@@ -556,8 +642,28 @@ class TradeExecutor:
                 plan = self.pipeline.plan(signal, ctx)
                 decisions.extend(plan.decisions)
                 request = plan.request
+                if request is not None and not is_exempt(request):
+                    limit = self.throttle(request, now)
+                    if not limit.allowed:
+                        # rejected with its reason: a held entry would go out later at a price
+                        # nobody chose
+                        decisions.append(
+                            StageDecision(
+                                signal.id,
+                                "rate_limit",
+                                False,
+                                now,
+                                limit.reason,
+                                {"retry_at": limit.retry_at.isoformat()} if limit.retry_at else {},
+                            )
+                        )
+                        request, plan_reason = None, limit.reason
+                    else:
+                        plan_reason = plan.reason
+                else:
+                    plan_reason = plan.reason
                 if request is None:
-                    uow.signals.mark_rejected(signal.id, plan.reason or "rejected", now)
+                    uow.signals.mark_rejected(signal.id, plan_reason or "rejected", now)
                     self.stats.signals_rejected += 1
                     continue
                 try:
@@ -599,6 +705,7 @@ class TradeExecutor:
         for o in orders:
             self.open_orders[o.client_order_id] = o
         self.recent_fingerprints.append((request.symbol, request.side, request.qty, now))
+        self.rate_limiter.record(request, now, account=self._account)
         return orders
 
     def _bracket_legs(self, uow: UnitOfWork, parent: Order, now: datetime) -> list[Order]:
@@ -667,6 +774,7 @@ class TradeExecutor:
             ack: BrokerOrder = await self.broker.submit_order(order.request)
         except OrderRejected as exc:
             at = self.clock.now()
+            self._note_broker(order, *legs)
             for o in (order, *legs):
                 o.transition(
                     OrderStatus.REJECTED,
@@ -678,10 +786,15 @@ class TradeExecutor:
         except BrokerUnavailable as exc:
             # Ambiguous: the broker may have it. Look it up by client order id next tick.
             self.in_doubt.add(order.client_order_id)
+            if self._note_broker(order, *legs):
+                changed = [order, *legs]
+                self._note_error(f"submit of {order.client_order_id} ended ambiguously: {exc}")
+                return changed
             self._note_error(f"submit of {order.client_order_id} ended ambiguously: {exc}")
             return []
         fail_point("after_broker_submit")
         at = self.clock.now()
+        self._note_broker(order, *legs)
         order.broker_order_id = ack.broker_order_id
         self.stats.orders_submitted += 1
         self.advance(order, OrderStatus.SUBMITTED, at, "sent")
@@ -690,6 +803,20 @@ class TradeExecutor:
         for leg in legs:
             self.advance(leg, OrderStatus.SUBMITTED, at, "held by the broker until the entry fills")
         return [order, *legs]
+
+    def _note_broker(self, *orders: Order) -> bool:
+        """Record which broker took the orders (a routing broker may have sent them to its
+        fallback, or an exit to the broker holding the position); True if one changed."""
+        broker_for = getattr(self.broker, "broker_for", None)
+        if broker_for is None:
+            return False
+        changed = False
+        for order in orders:
+            name = broker_for(order.client_order_id)
+            if name is not None and name != order.broker:
+                order.broker = name
+                changed = True
+        return changed
 
     # ------------------------------------------------------------------ run loop
     async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
@@ -755,4 +882,11 @@ class ExecutorThread(threading.Thread):
         self.join(timeout)
 
 
-__all__ = ["DuplicateOrder", "ExecutorThread", "SignalSource", "TickStats", "TradeExecutor"]
+__all__ = [
+    "DuplicateOrder",
+    "ExecutorThread",
+    "OrderThrottled",
+    "SignalSource",
+    "TickStats",
+    "TradeExecutor",
+]

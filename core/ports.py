@@ -318,6 +318,10 @@ class JournalRepository(Protocol):
 
     def daily_pnl(self, day: date) -> DailyPnl | None: ...
 
+    def track_record(self) -> tuple[int, int]:
+        """(sessions in which a trade closed, closed trades)."""
+        ...
+
 
 class CommandRepository(Protocol):
     def add(self, command: Command) -> int: ...

@@ -331,6 +331,10 @@ class PositionManager:
                 plan = replace(plan, remaining_qty=qty)
                 decision = replace(decision, plan=plan)
         request = add_request(plan, client_order_id_for_add(plan.signal_id), price)
+        limit = self.ex.throttle(request, now)
+        if not limit.allowed:  # refused with its reason; a held add would chase a later price
+            await self._close_plan(decision, False, f"add refused: {limit.reason}")
+            return
         self.plans.pop(plan.signal_id, None)
         record = self._plan_decision(decision, True, decision.reason, request.client_order_id)
         await self.ex.write_and_submit([request], decisions=[record])

@@ -5,6 +5,8 @@
   stored once by fill id, so recovery is idempotent). Not found and still ``pending_submit``: the
   broker never got it, so it is marked rejected with that reason; it is never re-sent blindly.
 * ``resolve_in_doubt``: the same for orders whose submit ended ambiguously while running.
+  An order whose broker cannot be asked (behind a router, the other broker may be up) stays in
+  doubt and is asked again next tick; it never blocks the orders that can be resolved.
 * ``reconcile``: positions and open orders compared with the broker's; each new difference is
   recorded in ``reconciliation_diffs`` and shown, never silently overwritten.
 * ``adopt_position``: a person's decision (the ``adopt_broker_position`` command) to take the
@@ -20,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core.domain import ZERO, BrokerOrder, Order, OrderStatus, Position, ReconciliationDiff
-from core.ports import UnitOfWork
+from core.ports import BrokerUnavailable, UnitOfWork
 
 if TYPE_CHECKING:
     from core.executor import TradeExecutor
@@ -140,26 +142,45 @@ class Reconciler:
         return await self._resolve(orders, after_restart=True)
 
     async def resolve_in_doubt(self) -> int:
-        orders = [
-            self.ex.open_orders[c] for c in list(self.ex.in_doubt) if c in self.ex.open_orders
-        ]
+        self.ex.in_doubt.intersection_update(self.ex.open_orders)
+        orders = [self.ex.open_orders[c] for c in list(self.ex.in_doubt)]
         orders.sort(key=lambda o: o.is_bracket_leg)
-        resolved = await self._resolve(orders, after_restart=False)
-        self.ex.in_doubt.clear()
-        return resolved
+        return await self._resolve(orders, after_restart=False)
 
     async def _resolve(self, orders: list[Order], after_restart: bool) -> int:
+        """Look each order up; those whose broker cannot answer are kept in doubt, to be asked
+        again next tick, and the others are resolved."""
         if not orders:
             return 0
         broker = self.ex.broker
         found_parents: set[str] = set()
         lookups = []
+        unreachable: list[tuple[Order, BrokerUnavailable]] = []
         for order in orders:
-            remote = await broker.get_order(order.client_order_id)
-            fills = await broker.get_fills(client_order_id=order.client_order_id) if remote else []
+            parent_unreachable = next(
+                (exc for o, exc in unreachable if o.client_order_id == order.parent_id), None
+            )
+            if order.is_bracket_leg and parent_unreachable is not None:
+                unreachable.append((order, parent_unreachable))  # the legs go with the parent
+                continue
+            try:
+                remote = await broker.get_order(order.client_order_id)
+                fills = (
+                    await broker.get_fills(client_order_id=order.client_order_id) if remote else []
+                )
+            except BrokerUnavailable as exc:
+                unreachable.append((order, exc))
+                continue
             lookups.append((order, remote, fills))
             if remote is not None and not order.is_bracket_leg:
                 found_parents.add(order.client_order_id)
+        for order, exc in unreachable:
+            self.ex.in_doubt.add(order.client_order_id)
+            log.warning(
+                "%s stays in doubt: its broker cannot be asked (%s)", order.client_order_id, exc
+            )
+        if not lookups:
+            return 0
         now = self.ex.clock.now()
         why = "after restart" if after_restart else "after an ambiguous submit"
         with self.ex.store.unit_of_work() as uow:
@@ -207,12 +228,17 @@ class Reconciler:
                 uow.orders.update(order)
             uow.commit()
         for order, _, _ in lookups:
+            self.ex.in_doubt.discard(order.client_order_id)
             if order.status.is_terminal:
                 self.ex.open_orders.pop(order.client_order_id, None)
         return len(lookups)
 
     async def reconcile(self) -> int:
-        """Compare positions and open orders with the broker; record new differences."""
+        """Compare positions and open orders with the broker; record new differences. Skipped
+        while a broker behind a router cannot be asked: its part would show as differences."""
+        if getattr(self.ex.broker, "degraded", False):
+            log.info("reconciliation skipped: a broker cannot be asked")
+            return 0
         broker_positions = {p.symbol: p for p in await self.ex.broker.get_positions()}
         broker_open = {o.client_order_id: o for o in await self.ex.broker.get_orders("open")}
         ours = self.ex.journal.positions

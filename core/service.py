@@ -10,6 +10,7 @@ heartbeat. Approving a plan is a command the executor applies on its next tick.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 from core.brokers.commission import CommissionSchedule
+from core.brokers.rate_limit import RateLimitConfig
+from core.config import ADMIN_SETTINGS, LIVE_GATE_KEY, RATE_LIMIT_KEY
 from core.domain import ZERO, Command, CommandType, Position, Quote, ValidationError, to_decimal
 from core.execution.config import ExecutionConfig
 from core.execution.parent import ParentOrder
 from core.execution.tca import ExecutionRecord, FillRecord, OrderTca, order_tca
+from core.live_gate import GateDecision, LiveGateConfig, PaperHistory, check_live_gate
 from core.ports import Clock, MarketData, Store
 from core.rebalance.config import RebalanceConfig
 from core.rebalance.engine import RebalanceEngine
@@ -28,6 +32,7 @@ from core.rebalance.model import PlanStatus, RebalancePlan
 from core.rebalance.runner import AUTONOMOUS_KEY
 from core.rebalance.targets import TargetKind, TargetPortfolio, build_targets
 from core.risk.config import CONSERVATIVE, RiskProfile
+from core.settings_keys import LIVE_KEY, live_from_value
 from core.users import Action, require
 
 #: The store's lease row the executor's heartbeat (and account snapshot) lives in.
@@ -46,7 +51,17 @@ COMMAND_ACTIONS: dict[CommandType, Action] = {
     CommandType.CANCEL_REBALANCE: Action.REBALANCE,
     CommandType.ADOPT_BROKER_POSITION: Action.RECONCILE,
     CommandType.CANCEL_ORPHAN_ORDER: Action.RECONCILE,
+    CommandType.GO_LIVE: Action.MANAGE_BROKERS,
+    CommandType.GO_PAPER: Action.MANAGE_BROKERS,
 }
+
+
+def action_for(kind: CommandType, payload: dict[str, Any]) -> Action:
+    """What a command needs: its kind's action, and an admin's for the settings that belong to
+    the brokers (the live gate, the order-rate limit)."""
+    if kind is CommandType.UPDATE_SETTING and payload.get("key") in ADMIN_SETTINGS:
+        return Action.MANAGE_BROKERS
+    return COMMAND_ACTIONS[kind]
 
 
 class ServiceError(ValidationError):
@@ -65,6 +80,19 @@ class RebalanceResult:
     turnover: Decimal
     approval_command_id: int | None
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGateView:
+    """Where the account stands on the way to live trading: its paper history against the
+    gate's minimums, whether live trading is on, and the last switch on record."""
+
+    history: PaperHistory
+    config: LiveGateConfig
+    decision: GateDecision
+    live: bool
+    #: The stored ``broker.live`` value (who switched, when, on what history), if any.
+    record: dict[str, Any] | None
 
 
 class TradingService:
@@ -255,7 +283,9 @@ class TradingService:
         """Write a command as ``username`` after checking, against the stored user, that the
         role allows it (``action`` defaults to the command's own); returns the command id.
         Raises :class:`core.users.PermissionDenied` with the reason otherwise."""
-        needed = action or COMMAND_ACTIONS[kind]
+        needed = action_for(kind, payload)
+        if action is not None and action.needs.rank > needed.needs.rank:
+            needed = action  # a caller may ask for more, never for less
         with self.store.unit_of_work() as uow:
             user = uow.users.get(username) if username else None
             require(user, needed)
@@ -275,6 +305,34 @@ class TradingService:
         return self._command(
             CommandType.CANCEL_REBALANCE, {"plan_id": plan_id, "reason": reason}, by
         )
+
+    def live_gate(self) -> LiveGateView:
+        """The paper-before-live gate as it stands (for the Settings page)."""
+        with self.store.unit_of_work(read_only=True) as uow:
+            sessions, closed = uow.journal.track_record()
+            gate = uow.settings.get(LIVE_GATE_KEY)
+            live = uow.settings.get(LIVE_KEY)
+        config = LiveGateConfig()
+        if gate is not None:
+            with contextlib.suppress(ValidationError, TypeError):  # validated when stored
+                config = LiveGateConfig.from_dict(gate.value)
+        history = PaperHistory(sessions, closed)
+        record = live.value if live is not None and isinstance(live.value, dict) else None
+        return LiveGateView(
+            history, config, check_live_gate(history, config), live_from_value(live), record
+        )
+
+    def order_rate_limit(self, default: RateLimitConfig | None = None) -> RateLimitConfig:
+        """The order-rate limit in force: the stored setting, else ``default`` (the
+        executor's configured one)."""
+        with self.store.unit_of_work(read_only=True) as uow:
+            stored = uow.settings.get(RATE_LIMIT_KEY)
+        if stored is not None:
+            try:
+                return RateLimitConfig.from_dict(stored.value)
+            except (ValidationError, TypeError):
+                pass
+        return default or RateLimitConfig()
 
     def autonomous(self) -> bool:
         with self.store.unit_of_work(read_only=True) as uow:

@@ -108,6 +108,8 @@ class OrderRow(Base):
     instrument_type: Mapped[str] = mapped_column(String(ENUM))
     status: Mapped[str] = mapped_column(String(ENUM))
     filled_qty: Mapped[Decimal]
+    #: A notional order's dollar amount (``qty`` is then the estimate the broker refines).
+    notional: Mapped[Decimal | None]
     avg_fill_price: Mapped[Decimal | None]
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

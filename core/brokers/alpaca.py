@@ -15,6 +15,10 @@ Life of an order:
   returned if Alpaca has it. Only if Alpaca has no such order does the submit fail
   (:class:`OrderRejected` ``throttled`` for 429, which Alpaca answers before doing anything,
   otherwise :class:`BrokerUnavailable`).
+* A submit whose connection could not even be made (refused, DNS lookup failed, connect
+  timeout) certainly never reached Alpaca: it raises
+  :class:`~core.brokers.router.BrokerNotReached` (no lookup), which lets the order router send
+  the order to a fallback broker. So does every call made before ``connect()``.
 * A duplicate client order id (422 ``client_order_id must be unique``) returns the existing order
   when it is the same order (symbol, side, quantity), and is rejected as ``duplicate`` otherwise.
 
@@ -26,6 +30,12 @@ creates the legs with client order ids of its own, which the adapter maps to our
 Prices are rounded to Alpaca's tick (a cent, or 0.0001 below one dollar) so they are never
 refused as sub-penny: limit prices away from the market (buy down, sell up), stop prices to
 the nearest tick. Quantities may be fractional (Alpaca accepts those for ``day`` orders).
+
+Notional orders: a request with ``notional`` is sent as a dollar amount (``notional`` instead
+of ``qty``; Alpaca takes those as market ``day`` orders and fills a fractional quantity). Alpaca
+reports no quantity for them until they fill, so their :class:`~core.domain.BrokerOrder` carries
+the ``notional`` and, as ``qty``, the filled quantity once filled, else the request's estimate
+(when this adapter sent it) or what has filled so far.
 
 Fills: a fill's id is ``f"{alpaca_order_id}:{cumulative_filled_qty}"``. The trade-update event
 (``order.filled_qty`` after the execution) and the account activity of the same execution
@@ -43,7 +53,8 @@ While the stream is down ``updates()`` polls the same way every ``poll_interval`
 
 Errors: 403 is insufficient buying power (or shares), 422 an invalid order with Alpaca's
 message, 404 an unknown order, 429 throttling; 5xx, timeouts and connection failures are
-:class:`BrokerUnavailable`. Idempotent reads are retried (tenacity) on connection failures,
+:class:`BrokerUnavailable` (:class:`~core.brokers.router.BrokerNotReached` when no connection
+could be made at all). Idempotent reads are retried (tenacity) on connection failures,
 timeouts and 500/502/503 (the SDK retries 429 and 504 itself). Every request is bounded by
 ``request_timeout`` (the SDK sets none). Amounts are Decimals made from Alpaca's decimal strings
 (``Decimal(str(x))`` for the few values the SDK hands out as floats). The API key and secret are
@@ -72,6 +83,7 @@ import pydantic
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from urllib3.exceptions import NewConnectionError
 
 with warnings.catch_warnings():
     # alpaca-py's TradingStream still imports websockets.legacy, which warns on import.
@@ -100,6 +112,7 @@ with warnings.catch_warnings():
     from alpaca.trading.stream import TradingStream
 
 from core.brokers.paper_account import PDT_DAY_TRADE_LIMIT
+from core.brokers.router import BrokerNotReached
 from core.domain import (
     PRICE_QUANTUM,
     ZERO,
@@ -128,7 +141,14 @@ _websocket_log.setLevel(logging.INFO)
 
 T = TypeVar("T")
 
-__all__ = ["PDT_EQUITY_THRESHOLD", "AlpacaBroker", "PortfolioPoint", "map_status", "mask"]
+__all__ = [
+    "PDT_EQUITY_THRESHOLD",
+    "AlpacaBroker",
+    "PortfolioPoint",
+    "map_status",
+    "mask",
+    "never_connected",
+]
 
 #: Equity at or above which the pattern-day-trader limit does not apply.
 PDT_EQUITY_THRESHOLD = Decimal(25_000)
@@ -239,6 +259,49 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, APIError):
         return (exc.status_code or 0) in (500, 502, 503)
     return False
+
+
+def never_connected(exc: BaseException) -> bool:
+    """True when no connection to the server could be made, so the request was certainly not
+    sent: a connect timeout, a refused connection, a failed DNS lookup (urllib3's
+    ``NewConnectionError``). Timeouts while reading, connections reset or closed after the
+    request went out, proxy and TLS failures are not: they may have reached Alpaca."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or isinstance(
+        exc, requests.exceptions.ProxyError | requests.exceptions.SSLError
+    ):
+        return False
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        # requests wraps urllib3's MaxRetryError, whose ``reason`` is the failure itself
+        pending.extend(current.args)
+        pending.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
+    return False
+
+
+def _same_order(order: AlpacaOrder, request: OrderRequest) -> bool:
+    """Whether Alpaca's order is this request: symbol, side and size (its dollar amount for a
+    notional order, else its quantity)."""
+    if request.notional is not None:
+        same_size = _dec(order.notional) == request.notional
+    else:
+        same_size = _dec(order.notional) is None and _dec(order.qty) == request.qty
+    return same_size and order.symbol == request.symbol and _text(order.side) == request.side.value
+
+
+def _describe(request: OrderRequest) -> str:
+    """An order's side, size and symbol for messages (``buy $100.50 of AAPL`` for notional)."""
+    if request.notional is not None:
+        return f"{request.side} ${request.notional} of {request.symbol}"
+    return f"{request.side} {request.qty} {request.symbol}"
 
 
 def _api_message(err: APIError) -> str:
@@ -414,6 +477,7 @@ class AlpacaBroker:
         self._parents: dict[str, str] = {}  # leg id -> parent id
         self._working: set[str] = set()  # ids of orders last seen working
         self._filled: dict[str, Decimal] = {}  # order id -> quantity reported as filled
+        self._estimates: dict[str, Decimal] = {}  # notional order id -> the request's qty
         self._value: dict[str, Decimal] = {}  # order id -> sum of qty * price reported
         self._reported: set[tuple[str, EventKind]] = set()
         self._cancel_requested: set[str] = set()
@@ -449,7 +513,7 @@ class AlpacaBroker:
 
     def _require_connected(self) -> None:
         if not self._connected:
-            raise BrokerUnavailable(f"{self.name} broker is not connected; call connect() first")
+            raise BrokerNotReached(f"{self.name} broker is not connected; call connect() first")
 
     def _scrub(self, text: str) -> str:
         for secret in (self._secret, self._key):
@@ -464,6 +528,9 @@ class AlpacaBroker:
                 detail += f" (check the API key {mask(self._key)} and its secret)"
             elif exc.status_code == 429:
                 detail = f"throttled by Alpaca (429): {_api_message(exc)}"
+        elif never_connected(exc):
+            detail = f"connection failed ({type(exc).__name__}: no connection could be made)"
+            return BrokerNotReached(self._scrub(f"{self.name}: {what} failed: {detail}"))
         elif isinstance(exc, requests.Timeout):
             detail = f"no answer within {self._timeout:g}s"
         elif isinstance(exc, requests.ConnectionError):
@@ -691,6 +758,10 @@ class AlpacaBroker:
         status = map_status(order)
         qty = _dec(order.qty)
         filled = _dec(order.filled_qty) or ZERO
+        notional = _dec(order.notional)
+        if qty is None and notional is not None and status is not OrderStatus.FILLED:
+            with self._lock:
+                qty = self._estimates.get(str(order.id))
         return BrokerOrder(
             client_order_id=coid,
             broker_order_id=str(order.id),
@@ -703,6 +774,7 @@ class AlpacaBroker:
             order_type=self._order_type(order),
             reason=self._reason(order, status),
             submitted_at=_utc(order.submitted_at),
+            notional=notional,
         )
 
     def _track(self, order: AlpacaOrder) -> None:
@@ -1240,6 +1312,11 @@ class AlpacaBroker:
         limit = request.limit_price
         stop = request.stop_price
         try:
+            if request.notional is not None:
+                # a market day order (OrderRequest checks that); whole cents survive the float
+                # the SDK sends, as its repr
+                del common["qty"]
+                return MarketOrderRequest(**common, notional=float(request.notional))
             if kind in (OrderType.MARKET, OrderType.MARKET_ON_CLOSE):
                 return MarketOrderRequest(**common)
             if kind is OrderType.LIMIT:
@@ -1294,8 +1371,11 @@ class AlpacaBroker:
             ) from None
         raise OrderRejected(f"order type {kind.value} is not supported by Alpaca", "unsupported")
 
-    def _acknowledge(self, order: AlpacaOrder) -> BrokerOrder:
+    def _acknowledge(self, order: AlpacaOrder, request: OrderRequest | None = None) -> BrokerOrder:
         self._register(order)
+        if request is not None and request.notional is not None:
+            with self._lock:
+                self._estimates[str(order.id)] = request.qty
         for o in (order, *(order.legs or [])):
             self._track(o)
         return self._broker_order(order)
@@ -1319,13 +1399,20 @@ class AlpacaBroker:
                 return await self._after_duplicate(request)
             raise self._rejection(err, request) from None
         except (requests.RequestException, OSError, pydantic.ValidationError, ValueError) as exc:
+            if never_connected(exc):
+                raise BrokerNotReached(
+                    self._scrub(
+                        f"{self.name}: submit of {request.client_order_id} was not sent: no "
+                        f"connection to Alpaca could be made ({type(exc).__name__})"
+                    )
+                ) from None
             cause = (
                 f"no answer within {self._timeout:g}s"
                 if isinstance(exc, requests.Timeout)
                 else f"{type(exc).__name__}"
             )
             return await self._after_ambiguous(request, cause, throttled=False)
-        return self._acknowledge(order)
+        return self._acknowledge(order, request)
 
     async def _after_ambiguous(
         self, request: OrderRequest, cause: str, *, throttled: bool
@@ -1354,12 +1441,11 @@ class AlpacaBroker:
                 coid,
                 cause,
             )
-            return self._acknowledge(existing)
+            return self._acknowledge(existing, request)
         if throttled:
             raise OrderRejected(
-                f"throttled by Alpaca (429 rate limit, after the SDK's retries): {request.side} "
-                f"{request.qty} {request.symbol} was not placed (no order with client_order_id "
-                f"{coid!r})",
+                f"throttled by Alpaca (429 rate limit, after the SDK's retries): "
+                f"{_describe(request)} was not placed (no order with client_order_id {coid!r})",
                 "throttled",
             )
         raise BrokerUnavailable(
@@ -1377,13 +1463,8 @@ class AlpacaBroker:
             coid,
             missing_ok=True,
         )
-        if (
-            existing is not None
-            and existing.symbol == request.symbol
-            and _text(existing.side) == request.side.value
-            and _dec(existing.qty) == request.qty
-        ):
-            return self._acknowledge(existing)
+        if existing is not None and _same_order(existing, request):
+            return self._acknowledge(existing, request)
         raise OrderRejected(
             f"duplicate client_order_id {coid!r}: Alpaca already has a different order with "
             "this id (client order ids are unique forever, cancelled orders included)",
@@ -1393,7 +1474,7 @@ class AlpacaBroker:
     def _rejection(self, err: APIError, request: OrderRequest) -> BrokerError:
         status = err.status_code or 0
         message = self._scrub(_api_message(err))
-        what = f"{request.side} {request.qty} {request.symbol}"
+        what = _describe(request)
         lowered = message.lower()
         if status == 403:
             if "buying power" in lowered:

@@ -39,6 +39,19 @@ Errors
     399, 404, 434, 492, 10167, 10197) are notices, never errors. ``1100`` (TWS lost IB) makes
     calls raise :class:`BrokerUnavailable` until ``1101``/``1102``.
 
+    :class:`~core.brokers.router.BrokerNotReached` (a ``BrokerUnavailable`` that lets the
+    order router send a new order to a fallback broker) is raised only when nothing was sent
+    to TWS: a failed ``connect()``, any call while disconnected or reconnecting (ib_insync
+    sends nothing on a closed socket), any call while TWS reports ``1100`` (the adapter then
+    refuses before sending; an order sent before the ``1100`` arrived stays ambiguous), a
+    submit whose contract lookup failed before the order was placed, and a submit whose first
+    ``placeOrder`` found the socket already closed. Anything after an order went out
+    (no acknowledgement in time, the connection lost while waiting) is plain
+    ``BrokerUnavailable``: the order may exist, look it up by client order id.
+
+    Notional (dollar amount) orders are refused with :class:`OrderRejected` (``unsupported``)
+    before anything is sent: the TWS API orders take a quantity.
+
 Disconnects
     On ib_insync's ``disconnectedEvent`` (unless ``close()`` caused it) the adapter reconnects
     in the background with exponential backoff (``reconnect_delay`` doubling up to
@@ -66,6 +79,7 @@ from ib_insync import IB, Contract, ExecutionFilter, Stock, Trade
 from ib_insync import Fill as IbFill
 from ib_insync import Order as IbOrder
 
+from core.brokers.router import BrokerNotReached
 from core.domain import (
     ZERO,
     AccountState,
@@ -337,7 +351,8 @@ class IBKRBroker:
             self._request_lock = asyncio.Lock()
 
     async def connect(self) -> None:
-        """Connect and synchronise; raises :class:`BrokerUnavailable` if TWS cannot be reached."""
+        """Connect and synchronise; raises :class:`BrokerNotReached` (a
+        :class:`BrokerUnavailable`) if TWS cannot be reached."""
         self._bind_loop()
         if self.connected:
             return
@@ -398,7 +413,7 @@ class IBKRBroker:
             self._synced = False
             if self.ib.isConnected():
                 self.ib.disconnect()
-            raise BrokerUnavailable(
+            raise BrokerNotReached(
                 f"{self.name}: cannot connect to TWS/IB Gateway at {self.host}:{self.port} "
                 f"(client id {self.client_id}): {exc!r}"
             ) from exc
@@ -484,13 +499,17 @@ class IBKRBroker:
         return fills
 
     def _require_connected(self) -> None:
+        """Refuse a call before anything is sent: while disconnected or reconnecting, and while
+        TWS has lost IB (1100). Nothing left this process, so it is :class:`BrokerNotReached`."""
         if not self.connected:
             state = "reconnecting" if self.reconnecting else "not connected"
-            raise BrokerUnavailable(
+            raise BrokerNotReached(
                 f"{self.name}: {state} to TWS/IB Gateway at {self.host}:{self.port}"
             )
         if not self._upstream_ok:
-            raise BrokerUnavailable(f"{self.name}: TWS has lost its connection to IB (1100)")
+            raise BrokerNotReached(
+                f"{self.name}: TWS has lost its connection to IB (1100); nothing was sent"
+            )
 
     async def _request(self, start: Callable[[], Awaitable[T]], *, exclusive: bool = False) -> T:
         """Send an ib_insync request (``start`` sends it) and await the answer within
@@ -699,6 +718,12 @@ class IBKRBroker:
         be reached or does not answer within ``ack_timeout`` (the order may exist: look it up
         by client order id).
         """
+        if request.notional is not None:
+            raise OrderRejected(
+                "notional (dollar amount) orders are not supported by Interactive Brokers; "
+                "send a quantity",
+                "unsupported",
+            )
         self._require_connected()
         coid = request.client_order_id
         ids = [coid]
@@ -717,10 +742,17 @@ class IBKRBroker:
             raise OrderRejected(
                 f"unknown symbol {request.symbol!r}: {exc}", "unknown_symbol"
             ) from exc
+        except BrokerUnavailable as exc:  # only the contract was asked for
+            raise BrokerNotReached(
+                f"{self.name}: {coid} was not sent: the contract lookup for {request.symbol} "
+                f"failed: {exc}"
+            ) from exc
         legs = self._ib_orders(request)
         now = _now()
         records: list[_Tracked] = []
         order_ids: dict[str, int] = {}
+        replaced: dict[str, _Tracked | None] = {}  # earlier records of reused (rejected) ids
+        placed = 0
         try:
             for ref, ib_order, parent in legs:
                 ib_order.orderId = self.ib.client.getReqId()
@@ -746,11 +778,24 @@ class IBKRBroker:
                 )
                 if parent is None and len(legs) > 1:
                     rec.leg_ids = tuple(r for r, _, p in legs if p == ref)
+                replaced[ref] = self._orders.get(ref)
                 self._orders[ref] = rec
                 self._by_order_id[ib_order.orderId] = ref
                 records.append(rec)
                 self.ib.placeOrder(contract, ib_order)
+                placed += 1
         except ConnectionError as exc:
+            if placed == 0:  # the socket was closed before the first order: nothing went out
+                for rec in records:
+                    self._by_order_id.pop(rec.order_id, None)
+                    earlier = replaced.get(rec.client_order_id)
+                    if earlier is None:
+                        self._orders.pop(rec.client_order_id, None)
+                    else:
+                        self._orders[rec.client_order_id] = earlier
+                raise BrokerNotReached(
+                    f"{self.name}: {coid} was not sent: the connection to TWS is closed ({exc})"
+                ) from exc
             raise BrokerUnavailable(
                 f"{self.name}: connection lost while sending {coid}; look it up by client "
                 f"order id: {exc}"

@@ -30,6 +30,14 @@ the entry if still working, are cancelled with reason ``OCO``. If one bar reache
 stop-loss is assumed first and the take-profit does not fill in that bar. Cancelling the parent
 cancels its working legs (and ``cancel_order`` returns True even when only legs were left).
 
+Notional (dollar amount) orders: market ``day`` orders only (``OrderRequest`` checks that)
+and only with fractional shares enabled. At submission they are sized at the touch
+(``notional / touch`` rounded down to 9 decimal places): that quantity, not the request's
+estimate, is what the reduce-only, short-sale and buying-power checks use. They execute like a
+market order, in one execution for the whole amount at the fill price
+(:func:`core.brokers.paper_fills.notional_quantity`), commission as usual; the order's
+quantity becomes what was bought, so the fill leaves it ``filled``.
+
 Marks: positions and equity are marked at the quote mid ``(bid + ask) / 2``.
 
 Other rules, detailed where they are implemented:
@@ -71,6 +79,7 @@ from core.brokers.paper_fills import (
     PriceContext,
     immediate_fill,
     impact_bps,
+    notional_quantity,
     with_impact,
 )
 from core.brokers.paper_rules import (
@@ -257,9 +266,9 @@ class PaperBroker(PaperEngine):
         Raises :class:`OrderRejected` for: a duplicate client order id, an unknown symbol, a bad
         quantity or price, an unsupported type/time-in-force, a day market or ioc order (or an
         on-close order) while the market is closed, a reduce-only order that would open, a short
-        sale when shorting is disabled, a 4th day trade in 5 sessions under PDT protection, and
-        insufficient buying power.
-        """
+        sale when shorting is disabled, a 4th day trade in 5 sessions under PDT protection,
+        insufficient buying power, and a notional order while fractional shares are disabled
+        (or with no price to size it at)."""
         self._require_connected()
         market = self.market
         now = market.clock.now()
@@ -288,33 +297,41 @@ class PaperBroker(PaperEngine):
             raise OrderRejected(f"unknown symbol {symbol!r}", "unknown_symbol") from None
 
         side = request.side
-        opening = opening_quantity(self.account.position_qty(symbol), side, request.qty)
+        touch = quote.touch(side)
+        size = request.qty
+        if request.notional is not None:
+            size = notional_quantity(request.notional, touch) if touch > 0 else ZERO
+            if size <= 0:
+                raise OrderRejected(
+                    f"cannot size ${request.notional} of {symbol}: the touch is {touch}",
+                    "no_price",
+                )
+        opening = opening_quantity(self.account.position_qty(symbol), side, size)
         if request.reduce_only and opening > 0:
             raise OrderRejected(
                 f"reduce-only order would open or increase a position: {side.value} "
-                f"{request.qty} {symbol} against a position of {self.account.position_qty(symbol)}",
+                f"{size} {symbol} against a position of {self.account.position_qty(symbol)}",
                 "reduce_only",
             )
         if opening > 0 and side is Side.SELL and not self.config.allow_short:
             held = max(ZERO, self.account.position_qty(symbol))
             raise OrderRejected(
-                f"short selling is disabled: sell {request.qty} {symbol} exceeds the long "
+                f"short selling is disabled: sell {size} {symbol} exceeds the long "
                 f"position of {held}",
                 "short_disabled",
             )
         ctx: PriceContext | None = None
-        touch = quote.touch(side)
         ref = reference_price(request, touch)
-        if working_kind is OrderType.MARKET and side is Side.BUY:
+        if working_kind is OrderType.MARKET and side is Side.BUY and request.notional is None:
             ctx = await self._price_context(symbol, quote)
             bps = impact_bps(request.qty, ctx.adv, ctx.impact_bps_per_pct_adv)
             ref = with_impact(touch, side, bps)
         if session is not None and self.config.pdt_protection:
             await self._check_pdt(request, session, now, quote)
         if opening > 0:
-            await self._check_buying_power(request, opening, ref, session is not None, quote)
+            await self._check_buying_power(request, size, opening, ref, session is not None, quote)
 
-        order = self._new_order(request, now, session, quote, opening, ref)
+        order = self._new_order(request, size, now, session, quote, opening, ref)
         ack = order.to_broker_order()
         if (
             session is not None
@@ -368,7 +385,13 @@ class PaperBroker(PaperEngine):
             )
 
     async def _check_buying_power(
-        self, request: OrderRequest, opening: Decimal, ref: Decimal, in_session: bool, quote: Quote
+        self,
+        request: OrderRequest,
+        size: Decimal,
+        opening: Decimal,
+        ref: Decimal,
+        in_session: bool,
+        quote: Quote,
     ) -> None:
         marks = await self._marks(self.account.positions, quote)
         values = self.account.market_values(marks)
@@ -377,11 +400,12 @@ class PaperBroker(PaperEngine):
         )
         reserved = sum((o.reserved for o in self._working.values()), ZERO)
         available = buying_power - reserved
-        needed = opening * ref + self.config.commission.estimate(request.qty, ref)
+        needed = opening * ref + self.config.commission.estimate(size, ref)
         if needed > available:
             held = f", {reserved:,.2f} of it held by open orders" if reserved else ""
+            what = f"{size}" if request.notional is None else f"${request.notional} of"
             raise OrderRejected(
-                f"insufficient buying power: {request.side.value} {request.qty} "
+                f"insufficient buying power: {request.side.value} {what} "
                 f"{request.symbol} needs {needed:,.2f} but {max(available, ZERO):,.2f} is "
                 f"available (buying power {buying_power:,.2f} at {multiplier}x{held})",
                 "buying_power",
@@ -390,6 +414,7 @@ class PaperBroker(PaperEngine):
     def _new_order(
         self,
         request: OrderRequest,
+        size: Decimal,
         now: datetime,
         session: date | None,
         quote: Quote,
@@ -408,7 +433,7 @@ class PaperBroker(PaperEngine):
             request=request,
             broker_order_id=self._next_broker_id(),
             status=OrderStatus.ACCEPTED,
-            qty=request.qty,
+            qty=size,
             submitted_at=now,
             eligible_at=eligible,
             last_evaluated=ceil_minute(eligible),

@@ -244,6 +244,8 @@ class PaperEngine:
     def _execute(self, order: PaperOrder, intent: FillIntent, session: date) -> None:
         qty, price, at = intent.qty, intent.price, intent.at
         coid = order.client_order_id
+        if order.request.notional is not None:  # its size is what the dollar amount bought
+            order.qty = order.filled_qty + qty
         commission = self.config.commission.for_fill(qty, price, first_fill=order.fill_count == 0)
         order.record_fill(qty, price, commission)
         fill = Fill(

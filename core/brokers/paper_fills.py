@@ -27,6 +27,10 @@ Rules (``k`` = ``impact_bps_per_pct_adv``, buys shown; sells are the mirror imag
   Once triggered it fills like a stop.
 * Market/limit-on-close: the close of the session's last 1-minute bar, in full, no impact (the
   closing auction); a limit-on-close fills only if that price is within its limit.
+* Notional (dollar amount) market orders execute whenever a market order would (at submit, or
+  in a bar whose participation cap allows a share), at the same price, but in one execution
+  for the whole amount: ``notional / price`` shares rounded down to 9 decimal places (exact;
+  the participation cap does not split a dollar amount).
 """
 
 from __future__ import annotations
@@ -68,6 +72,26 @@ class PriceContext:
     half_spread: Decimal
     participation_rate: Decimal
     impact_bps_per_pct_adv: Decimal
+
+
+_NANO_SHARES = 9
+
+
+def notional_quantity(notional: Decimal, price: Decimal) -> Decimal:
+    """The shares ``notional`` dollars buy at ``price``, rounded down to 9 decimal places
+    (computed exactly: integer division of nano-shares)."""
+    return (notional.scaleb(_NANO_SHARES) // price).scaleb(-_NANO_SHARES)
+
+
+def _sized(order: PaperOrder, qty: Decimal, price: Decimal, at: datetime) -> FillIntent | None:
+    """An execution of ``qty`` at ``price``, or of the whole dollar amount of a notional order
+    (None if that amount buys nothing)."""
+    notional = order.request.notional
+    if notional is not None:
+        qty = notional_quantity(notional, price)
+        if qty <= 0:
+            return None
+    return FillIntent(qty, price, at)
 
 
 def impact_bps(qty: Decimal, adv: Decimal, bps_per_pct_adv: Decimal) -> Decimal:
@@ -136,7 +160,7 @@ def immediate_fill(
         return None
     kind = order.kind
     if kind is OrderType.MARKET:
-        return FillIntent(qty, _impacted(order, touch, ctx), now)
+        return _sized(order, qty, _impacted(order, touch, ctx), now)
     if kind is OrderType.LIMIT:
         limit = order.request.limit_price
         assert limit is not None
@@ -206,7 +230,7 @@ def evaluate_bar(order: PaperOrder, bar: Bar, ctx: PriceContext) -> FillIntent |
 
     # market orders and triggered stops: the bar's close on the aggressive side of the spread
     touch = bar.close + ctx.half_spread if buy else bar.close - ctx.half_spread
-    return FillIntent(cap, _impacted(order, max(touch, PRICE_QUANTUM), ctx), bar.end)
+    return _sized(order, cap, _impacted(order, max(touch, PRICE_QUANTUM), ctx), bar.end)
 
 
 def closing_fill(order: PaperOrder, close_price: Decimal, at: datetime) -> FillIntent | None:

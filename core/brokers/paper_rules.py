@@ -40,14 +40,24 @@ def ceil_minute(ts: datetime) -> datetime:
 
 def check_request(request: OrderRequest, config: PaperConfig) -> None:
     """Refuse quantities, prices and type/time-in-force combinations the paper broker does not
-    take. Raises :class:`OrderRejected` with the reason."""
+    take. Raises :class:`OrderRejected` with the reason.
+
+    A notional order's ``qty`` is only the caller's estimate and is not checked; a dollar
+    amount buys fractional shares, so it needs ``config.fractional``."""
     qty = request.qty
-    if not config.fractional and qty != qty.to_integral_value():
+    if request.notional is not None:
+        if not config.fractional:
+            raise OrderRejected(
+                f"notional (dollar amount) order of ${request.notional}: fractional shares are "
+                "disabled, send a whole-number quantity",
+                "bad_quantity",
+            )
+    elif not config.fractional and qty != qty.to_integral_value():
         raise OrderRejected(
             f"bad quantity {qty}: fractional shares are disabled, use a whole number",
             "bad_quantity",
         )
-    if qty.as_tuple().exponent < -9:  # type: ignore[operator]
+    elif qty.as_tuple().exponent < -9:  # type: ignore[operator]
         raise OrderRejected(f"bad quantity {qty}: at most 9 decimal places", "bad_quantity")
     for name in _PRICE_FIELDS:
         price = getattr(request, name)

@@ -101,8 +101,10 @@ class PaperOrder:
     """One order as the paper broker works it.
 
     ``qty`` is the order's current size: the request's quantity, except for bracket legs, whose
-    size follows the filled entry (minus what the other leg has filled). ``last_evaluated`` is
-    the end of the last 1-minute bar the order has seen; only bars ending later are walked.
+    size follows the filled entry (minus what the other leg has filled), and notional orders:
+    what their dollar amount buys at the touch on submission, then what it bought at the fill.
+    ``last_evaluated`` is the end of the last 1-minute bar the order has seen; only bars ending
+    later are walked.
     ``deadline`` is the session close at which a day order expires or a market-on-close order
     fills. ``triggered``/``stop_level``/``water_mark`` are the stop and trailing-stop state.
     ``opening_qty``/``reserve_price`` are what the order holds of the buying power while it works.
@@ -186,6 +188,7 @@ class PaperOrder:
             order_type=self.request.order_type,
             reason=self.reason,
             submitted_at=self.submitted_at,
+            notional=self.request.notional,
         )
 
     def record_fill(self, qty: Decimal, price: Decimal, commission: Decimal) -> None:

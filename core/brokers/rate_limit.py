@@ -108,6 +108,17 @@ class RateDecision:
     reason: str
 
 
+class OrderThrottled(Exception):
+    """A new-risk order would exceed the order-rate limit; nothing was written. The caller
+    holds it (an algorithm's next slice waits) or rejects what asked for it with ``reason``."""
+
+    def __init__(self, decision: RateDecision):
+        super().__init__(decision.reason)
+        self.decision = decision
+        self.reason = decision.reason
+        self.retry_at = decision.retry_at
+
+
 def is_kill_switch_order(request: OrderRequest) -> bool:
     return request.client_order_id.startswith(KILL_SWITCH_ORDER_PREFIX)
 
@@ -141,9 +152,15 @@ class OrderRateLimiter:
         return len(self._window(account, utc(now)))
 
     def check(
-        self, request: OrderRequest, now: datetime, *, account: str = DEFAULT_ACCOUNT
+        self,
+        request: OrderRequest,
+        now: datetime,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        pending: int = 0,
     ) -> RateDecision:
-        """May ``request`` go out at ``now``? Does not record it."""
+        """May ``request`` go out at ``now``? Does not record it. ``pending`` counts new-risk
+        orders of the same batch that go out before it (not recorded yet)."""
         now = utc(now)
         if request.reduce_only:
             return RateDecision(True, None, "exit orders are never throttled")
@@ -153,20 +170,22 @@ class OrderRateLimiter:
         sent = self._window(account, now)
         if not config.enabled:
             return RateDecision(True, None, "order rate limit is off")
-        if len(sent) < config.max_orders:
+        used = len(sent) + pending
+        if used < config.max_orders:
             return RateDecision(
                 True,
                 None,
-                f"{len(sent)} of {config.max_orders} new-risk orders in the last "
+                f"{used} of {config.max_orders} new-risk orders in the last "
                 f"{_seconds(config.window)} s",
             )
         # the slot frees when the order that brings the count below the limit leaves the window
-        retry_at = sent[len(sent) - config.max_orders] + config.window
+        index = used - config.max_orders
+        retry_at = (sent[index] if index < len(sent) else now) + config.window
         wait = retry_at - now
         return RateDecision(
             False,
             retry_at,
-            f"order rate limit: {len(sent)} new-risk orders in the last "
+            f"order rate limit: {used} new-risk orders in the last "
             f"{_seconds(config.window)} s (limit {config.describe()}); next slot in "
             f"{_seconds(wait)} s at {retry_at.strftime('%H:%M:%S')} UTC",
         )
@@ -280,6 +299,7 @@ __all__ = [
     "KILL_SWITCH_ORDER_PREFIX",
     "RATE_LIMITED",
     "OrderRateLimiter",
+    "OrderThrottled",
     "RateDecision",
     "RateLimitConfig",
     "ThrottledBroker",

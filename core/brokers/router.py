@@ -177,6 +177,11 @@ class OrderRouter:
         """True while any broker is up."""
         return any(route.up for route in self._routes)
 
+    @property
+    def degraded(self) -> bool:
+        """True while some broker behind the router is not up (its views are missing)."""
+        return not all(route.up for route in self._routes)
+
     def outage(self, now: datetime) -> timedelta:
         """How long no broker has been up at ``now`` (zero while one is)."""
         if self.down_since is None:

@@ -40,6 +40,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from core.brokers.commission import CommissionSchedule
+from core.brokers.rate_limit import is_exempt
 from core.domain import (
     BPS,
     ZERO,
@@ -80,6 +81,17 @@ log = logging.getLogger("axion.execution")
 VWAP_BUCKET = timedelta(minutes=30)
 #: Why an order on a symbol without an average daily volume is worked as a passive limit.
 NO_VOLUME_REASON = "no average daily volume: impact not estimated; passive limit"
+
+
+#: Marks the part of a parent's reason saying why its next slice waits.
+HELD = "; held: "
+
+
+def _without_hold(reason: str | None) -> str:
+    """``reason`` without the note of a held slice."""
+    if reason is None or reason.startswith(HELD[2:]):
+        return ""
+    return reason.split(HELD)[0]
 
 
 class SmartOrderRouter:
@@ -372,11 +384,24 @@ class SmartOrderRouter:
             reduce_only=self._reduces_position(parent)
             and qty <= abs(self.ex.journal.positions[parent.symbol].qty),
         )
+        if not is_exempt(request):
+            limit = self.ex.throttle(request, now)
+            if not limit.allowed:
+                # held, with its reason, until the order-rate limit has a slot: the slice goes
+                # out on a later tick at that tick's price
+                base = _without_hold(parent.reason)
+                held = f"{base}{HELD}{limit.reason}" if base else f"{HELD[2:]}{limit.reason}"
+                if parent.reason != held:
+                    parent.reason = held
+                    log.info("%s held: %s", parent.parent_id, limit.reason)
+                return 0
         parent.children_sent += 1
         parent.chase_price = None
         parent.next_chase_at = now + self.config.chase_interval
         if parent.limit_price is None:
             parent.limit_price = price
+        if parent.reason is not None and _without_hold(parent.reason) != parent.reason:
+            parent.reason = _without_hold(parent.reason) or None
         written = await self.ex.write_and_submit([request], parent_id=parent.parent_id)
         return written
 

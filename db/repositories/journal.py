@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from core.domain import (
     DailyPnl,
@@ -64,6 +64,10 @@ _OPEN_TRADE_FOR = (
     .where(TRADES.c.ticker == bindparam("b_ticker"), TRADES.c.status == TradeStatus.OPEN.value)
     .order_by(TRADES.c.id.desc())
     .limit(1)
+)
+_TRADED_SESSIONS = select(func.count()).select_from(DAILY_PNL).where(DAILY_PNL.c.total_trades > 0)
+_CLOSED_TRADES = (
+    select(func.count()).select_from(TRADES).where(TRADES.c.status == TradeStatus.CLOSED.value)
 )
 _OPEN_TRADES = select(TRADES).where(TRADES.c.status == TradeStatus.OPEN.value).order_by(TRADES.c.id)
 _UPDATABLE = (
@@ -200,3 +204,11 @@ class SqlJournalRepository(Repository):
     def daily_pnl(self, day: date) -> DailyPnl | None:
         row = self._conn.execute(_SELECT_DAILY, {"b_date": day}).first()
         return None if row is None else _daily_from_row(row)
+
+    def track_record(self) -> tuple[int, int]:
+        """(sessions in which at least one trade closed, closed trades): the account's trading
+        history, which the live gate compares with its minimums."""
+        conn = self._conn
+        sessions = conn.execute(_TRADED_SESSIONS).scalar_one()
+        closed = conn.execute(_CLOSED_TRADES).scalar_one()
+        return int(sessions or 0), int(closed or 0)
