@@ -468,6 +468,9 @@ class AlpacaBroker:
         )
         bound_requests(self._recovery_client, request_timeout)
         self._connected = False
+        #: False from a request that could not connect until one that could: Alpaca's server
+        #: cannot be reached, whatever the cached stream events say.
+        self._reachable = True
         self._lock = threading.RLock()
         self._recover_lock = threading.Lock()
         self._events: deque[BrokerEvent] = deque()
@@ -499,7 +502,9 @@ class AlpacaBroker:
     # ------------------------------------------------------------------ plumbing
     @property
     def connected(self) -> bool:
-        return self._connected
+        """Connected, and the last request reached Alpaca's server (a refused connection
+        makes the adapter report itself down until ``connect()`` reaches it again)."""
+        return self._connected and self._reachable
 
     @property
     def trading_client(self) -> TradingClient:
@@ -514,6 +519,10 @@ class AlpacaBroker:
     def _require_connected(self) -> None:
         if not self._connected:
             raise BrokerNotReached(f"{self.name} broker is not connected; call connect() first")
+        if not self._reachable:
+            raise BrokerNotReached(
+                f"{self.name}: Alpaca's server could not be reached; connect() tries again"
+            )
 
     def _scrub(self, text: str) -> str:
         for secret in (self._secret, self._key):
@@ -529,6 +538,7 @@ class AlpacaBroker:
             elif exc.status_code == 429:
                 detail = f"throttled by Alpaca (429): {_api_message(exc)}"
         elif never_connected(exc):
+            self._reachable = False
             detail = f"connection failed ({type(exc).__name__}: no connection could be made)"
             return BrokerNotReached(self._scrub(f"{self.name}: {what} failed: {detail}"))
         elif isinstance(exc, requests.Timeout):
@@ -555,8 +565,11 @@ class AlpacaBroker:
         try:
             for attempt in retrying:
                 with attempt:
-                    return fn(*args)
+                    result = fn(*args)
+                    self._reachable = True
+                    return result
         except APIError as err:
+            self._reachable = True  # it answered
             if err.status_code == 404:
                 if missing_ok:
                     return None
@@ -576,6 +589,10 @@ class AlpacaBroker:
         """Check the account, note the working orders, start the trade-update stream and wait
         (up to ``stream_ready_timeout``) until it is listening."""
         if self._connected:
+            if not self._reachable:  # probe: any answer shows the server is back
+                await self._read("reading the account", self._trading.get_account)
+                log.warning("%s: Alpaca's server answers again", self.name)
+                self._recovery_needed = True  # recover what the stream missed meanwhile
             return
         self._connected_at = utcnow()
         with self._lock:
@@ -1400,6 +1417,7 @@ class AlpacaBroker:
             raise self._rejection(err, request) from None
         except (requests.RequestException, OSError, pydantic.ValidationError, ValueError) as exc:
             if never_connected(exc):
+                self._reachable = False
                 raise BrokerNotReached(
                     self._scrub(
                         f"{self.name}: submit of {request.client_order_id} was not sent: no "
@@ -1412,6 +1430,7 @@ class AlpacaBroker:
                 else f"{type(exc).__name__}"
             )
             return await self._after_ambiguous(request, cause, throttled=False)
+        self._reachable = True
         return self._acknowledge(order, request)
 
     async def _after_ambiguous(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -148,4 +149,118 @@ def test_ibkr_by_configuration(tmp_path, monkeypatch):
         assert all(f.commission > 0 for f in fills)  # commission reports reach the fills
         assert tws.errors == []
     finally:
+        tws.stop()
+
+
+class Driver:
+    """One runtime built from the environment and its executor, ticked by the test."""
+
+    def __init__(self) -> None:
+        self.runtime = build_runtime(AxionSettings())
+        self.executor = self.runtime.make_executor("failover-test")
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+
+    def tick(self) -> None:
+        self.loop.run_until_complete(self.executor.tick())
+
+    def buy(self, symbol: str, qty: str = "2", timeout: float = 30) -> tuple[object, list]:
+        store = self.runtime.store
+        with store.unit_of_work() as uow:
+            cid = uow.commands.add(
+                Command(
+                    CommandType.MANUAL_ORDER.value,
+                    {"symbol": symbol, "side": "buy", "qty": qty},
+                    "trader",
+                    self.runtime.market.clock.now(),
+                )
+            )
+            uow.commit()
+        coid = f"ax-c{cid}-manual"
+        deadline = time.monotonic() + timeout
+        order = None
+        while time.monotonic() < deadline:
+            self.tick()
+            with store.unit_of_work(read_only=True) as uow:
+                command = uow.commands.get(cid)
+                assert command is not None
+                assert command.status is not CommandStatus.REJECTED, command.result
+                order = uow.orders.get(coid)
+                if order is not None and order.status is OrderStatus.FILLED:
+                    fills = uow.fills.for_order(coid)
+                    if fills:
+                        return order, fills
+            time.sleep(0.05)
+        raise AssertionError(f"the order never filled: {order}")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.executor.shutdown())
+        self.loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        self.runtime.store.engine.dispose()
+
+
+def test_alpaca_primary_with_ibkr_fallback_by_configuration(alpaca, tmp_path, monkeypatch):
+    """Primary down: IB takes new orders, each order keeps the broker that took it; no broker
+    at all for more than 60 s (market time): the kill switch trips."""
+    from core.brokers.router import OrderRouter
+    from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
+
+    tws = TwsEmulator().start()
+    driver = None
+    try:
+        env = {
+            "AXION_DATABASE_URL": f"sqlite:///{tmp_path / 'axion.db'}",
+            "AXION_SECRETS_DIR": str(tmp_path / "secrets"),
+            "AXION_BROKER": "alpaca",
+            "AXION_ALPACA_BASE_URL": alpaca.base_url,
+            "AXION_ALPACA_STREAM_URL": alpaca.stream_url,
+            "AXION_FALLBACK_BROKER": "ibkr",
+            "AXION_IBKR_PORT": str(tws.port),
+            "AXION_MARKET_SPEED": "120",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AXION_MASTER_KEY", raising=False)
+        _store_credential(env, "alpaca.api_key", KEY_ID)
+        _store_credential(env, "alpaca.secret_key", SECRET)
+        driver = Driver()
+        assert isinstance(driver.runtime.broker, OrderRouter)
+
+        first, _ = driver.buy("SPY")
+        assert first.broker == "alpaca"
+        alpaca.stop()  # the primary's server is gone: connections are refused
+        second, fills = driver.buy("SPY")
+        assert second.broker == "ibkr"
+        assert tws.order_by_ref(second.client_order_id) is not None
+        assert all(f.commission > 0 for f in fills)
+        assert driver.runtime.broker.name == "ibkr"
+        deadline = time.monotonic() + 10  # the heartbeat publishes the routes with the lease
+        active = None
+        while time.monotonic() < deadline and active != "ibkr":
+            driver.tick()
+            with driver.runtime.store.unit_of_work(read_only=True) as uow:
+                lease = uow.lease.get(driver.runtime.config.lease_name)
+            active = lease.info["routes"]["active"] if lease is not None else None
+            time.sleep(0.1)
+        assert active == "ibkr"
+        assert not driver.executor.kill_switch.active
+
+        tws.stop()  # no broker at all now
+        clock = driver.runtime.market.clock
+        outage_start = clock.now()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not driver.executor.kill_switch.active:
+            driver.tick()
+            time.sleep(0.05)
+        tripped_at = clock.now()
+        assert driver.executor.kill_switch.active
+        assert tripped_at - outage_start > timedelta(seconds=60)
+        with driver.runtime.store.unit_of_work(read_only=True) as uow:
+            state = kill_switch_from_value(uow.settings.get(KILL_SWITCH_KEY))
+        assert state.active and "broker" in (state.reason or "")
+        assert tws.errors == []
+    finally:
+        if driver is not None:
+            driver.close()
         tws.stop()

@@ -123,7 +123,13 @@ def test_alpaca_submit_with_the_server_down_is_not_reached(no_thread_leaks: None
             run(broker.submit_order(order("down-1")))
         assert time.monotonic() - started < 2.0
         assert never_sent(info.value)
-        assert broker.connected  # it still believes in its session; the router marks it down
+        # a refused connection: the adapter reports itself down (cached stream events do not
+        # make it look reachable) until connect() reaches the server again
+        assert not broker.connected
+        with pytest.raises(BrokerNotReached, match="not connected|could not be reached"):
+            run(broker.updates())
+        with pytest.raises(BrokerNotReached, match="connection failed"):
+            run(broker.connect())
     finally:
         run(broker.close())
         emu.stop()
