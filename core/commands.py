@@ -425,6 +425,7 @@ class CommandHandler:
             )
             uow.commit()
         self.ex.live_enabled = True
+        self.ex.publish_soon()
         log.warning("LIVE trading switched on by %s", record.by)
         return (
             f"LIVE trading on, by {record.by}: {sessions} paper sessions and {closed} closed "
@@ -451,6 +452,7 @@ class CommandHandler:
             )
             uow.commit()
         self.ex.live_enabled = False
+        self.ex.publish_soon()
         return f"live trading off ({reason}): new-risk orders are refused, exits still go out"
 
     async def _do_cancel_orphan_order(self, command: Command) -> str:

@@ -229,6 +229,11 @@ class TradeExecutor:
             await self._step_down("lease lost to another executor")
         return self.is_leader
 
+    def publish_soon(self) -> None:
+        """Renew the lease (and the heartbeat's info) on the next tick, not when it is due: the
+        dashboard reads what changed (live trading switched) from it."""
+        self._last_lease_renewal = None
+
     async def _become_leader(self) -> None:
         log.info("executor %s became leader for %s", self.holder_id, self.config.account)
         self.is_leader = True

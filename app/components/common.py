@@ -150,7 +150,24 @@ def confirm_dialog(
 def _mode_badge(status: ExecutorStatus) -> str:
     if status.live:
         return ":red-background[**:material/warning: LIVE TRADING — REAL MONEY**]"
+    if status.live_account:
+        return ":orange-background[**LIVE ACCOUNT — LOCKED: only exits go out**]"
     return ":green-background[**PAPER**]"
+
+
+LIVE_BANNER = "LIVE TRADING — orders on this account use real money"
+LOCKED_BANNER = (
+    "Live account, locked: new-risk orders are refused until an admin switches live trading "
+    "on; exits still go out"
+)
+
+
+def _mode_banner(status: ExecutorStatus) -> None:
+    """A full-width banner on every page while the account is a live one."""
+    if status.live:
+        st.error(LIVE_BANNER, icon=":material/warning:")
+    elif status.live_account:
+        st.warning(LOCKED_BANNER, icon=":material/lock:")
 
 
 def _executor_line(status: ExecutorStatus) -> str:
@@ -182,6 +199,7 @@ def render_header(runtime: Runtime) -> None:
     if last is not None and time.time() - float(last) > limit:
         st.rerun(scope="app")  # the login gate signs the session out
     status = runtime.queries.status.executor()
+    _mode_banner(status)
     st.markdown(f"{_mode_badge(status)} &nbsp; {_executor_line(status)}")
     account = status.account
     if account is None:

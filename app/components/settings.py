@@ -186,6 +186,7 @@ def render_market_and_broker(runtime: Runtime) -> None:
         paper = " (simulated fills, no real money)" if settings.broker == "paper" else ""
         st.markdown(f"`{runtime.broker.name}` broker{paper}, account `{settings.account}`.")
         st.info(broker_note(), icon=":material/info:")
+    render_broker_routes(runtime)
 
 
 def broker_choices() -> tuple[str, ...]:
@@ -201,7 +202,9 @@ def broker_note() -> str:
     if live:
         parts.append(
             f"{' and '.join(live)} {'is' if len(live) == 1 else 'are'} selected by the process "
-            "configuration (`AXION_BROKER`, with keys stored encrypted), not from this page."
+            "configuration (`AXION_BROKER`), not from this page; `AXION_FALLBACK_BROKER` "
+            "(`alpaca` or `ibkr`) adds a second broker that takes new orders while the first "
+            "cannot be reached."
         )
     if missing:
         parts.append(
@@ -209,9 +212,62 @@ def broker_note() -> str:
             f"{' or '.join(f'`{c}`' for c in choices)} only."
         )
     parts.append(
-        "Choosing a broker, entering keys and going live are not available from the dashboard yet."
+        "Broker keys are stored encrypted and managed by admins; a live account trades real "
+        "money only once an admin switches live trading on (the Live trading tab)."
     )
     return " ".join(parts)
+
+
+def routes_frame(routes: dict[str, Any]) -> pd.DataFrame:
+    """One row per broker of a routed setup: its role, whether it takes new orders, up or
+    down, since when it failed and its last error."""
+    active = routes.get("active")
+    rows = [
+        {
+            "name": b.get("name"),
+            "role": b.get("role"),
+            "active": b.get("name") == active,
+            "state": "up" if b.get("up") else "down",
+            "connected": b.get("connected"),
+            "failed_at": b.get("failed_at"),
+            "last_error": b.get("last_error") or "",
+        }
+        for b in routes.get("brokers") or []
+        if isinstance(b, dict)
+    ]
+    columns = ["name", "role", "active", "state", "connected", "failed_at", "last_error"]
+    return eastern(pd.DataFrame(rows, columns=columns), "failed_at")
+
+
+@st.fragment(run_every=STATUS_REFRESH_S)
+def render_broker_routes(runtime: Runtime) -> None:
+    """With a fallback broker: which broker takes new orders and each broker's state, as the
+    executor last published them."""
+    routes = runtime.queries.status.executor().routes
+    if not routes:
+        return
+    st.markdown(f"**Routing**: new orders go to `{routes.get('active') or 'n/a'}`.")
+    down_since = routes.get("down_since")
+    if down_since:
+        since = pd.to_datetime(down_since, utc=True).tz_convert(EASTERN)
+        st.warning(
+            f"The primary broker has been unreachable since {since:%Y-%m-%d %H:%M:%S %Z}: new "
+            "orders go to the fallback; each order stays with the broker that took it.",
+            icon=":material/alt_route:",
+        )
+    st.dataframe(
+        routes_frame(routes),
+        hide_index=True,
+        column_config={
+            "name": st.column_config.TextColumn("Broker"),
+            "role": st.column_config.TextColumn("Role"),
+            "active": st.column_config.CheckboxColumn("Takes new orders"),
+            "state": st.column_config.TextColumn("State"),
+            "connected": st.column_config.CheckboxColumn("Connected"),
+            "failed_at": when_column("Failed at"),
+            "last_error": st.column_config.TextColumn("Last error", width="large"),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------- audit
@@ -281,11 +337,13 @@ __all__ = [
     "allowed",
     "confirmation",
     "eastern",
+    "render_broker_routes",
     "render_command_audit",
     "render_executor_controls",
     "render_executor_status",
     "render_market_and_broker",
     "render_settings_overview",
+    "routes_frame",
     "setting_columns",
     "settings_queries",
     "when_column",

@@ -1,5 +1,6 @@
-"""Settings: the executor and this process's thread, market data and broker, the paper
-broker's fill settings, reconciliation with the broker, users, and the command audit.
+"""Settings: the executor and this process's thread, market data and broker (with the broker
+keys for admins and the order-rate limit), live trading, the paper broker's fill settings,
+reconciliation with the broker, users, and the command audit.
 
 Everyone sees the views; controls appear for the roles that may use them, and every action is
 checked again on the server side (commands by the service, user changes by ``UserAdmin``).
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.components.broker_keys import render_broker_keys
+from app.components.live_trading import render_live_trading
 from app.components.paper_fills import render_paper_fills
+from app.components.rate_limit import render_rate_limit
 from app.components.reconciliation import render_reconciliation
 from app.components.settings import (
     render_command_audit,
@@ -25,8 +29,8 @@ runtime = dashboard_runtime()
 user = current_user()
 
 st.title("Settings")
-executor_tab, fills_tab, reconcile_tab, users_tab, audit_tab = st.tabs(
-    ["Executor & broker", "Paper fills", "Reconciliation", "Users", "Audit"]
+executor_tab, live_tab, fills_tab, reconcile_tab, users_tab, audit_tab = st.tabs(
+    ["Executor & broker", "Live trading", "Paper fills", "Reconciliation", "Users", "Audit"]
 )
 
 with executor_tab:
@@ -35,6 +39,13 @@ with executor_tab:
     render_executor_controls(runtime, user)
     st.subheader("Market data and broker")
     render_market_and_broker(runtime)
+    render_broker_keys(runtime, user)  # admins only
+    st.subheader("Order-rate limit")
+    render_rate_limit(runtime, user)
+
+with live_tab:
+    st.subheader("Live trading")
+    render_live_trading(runtime, user)
 
 with fills_tab:
     st.subheader("Paper fill realism")

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from core.domain import Command, KillSwitchState, utcnow
-from core.settings_keys import KILL_SWITCH_KEY, kill_switch_from_value
+from core.settings_keys import (
+    KILL_SWITCH_KEY,
+    LIVE_KEY,
+    kill_switch_from_value,
+    live_from_value,
+)
 from db.tables import FILLS
 
 if TYPE_CHECKING:
@@ -20,7 +25,6 @@ if TYPE_CHECKING:
 
 #: A heartbeat older than this means the executor is down (or stuck), whatever the lease says.
 STALE_HEARTBEAT = timedelta(seconds=15)
-LIVE_KEY = "broker.live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,11 @@ class ExecutorStatus:
     account: AccountSummary | None
     live: bool
     now: datetime
+    #: The executor trades on a live (real-money) account, switched to live trading or not.
+    live_account: bool = False
+    #: With a fallback broker: which broker takes new orders, since when the primary is down,
+    #: and each broker's state (``{"active", "down_since", "brokers": [...]}``); else None.
+    routes: dict[str, Any] | None = None
 
     @property
     def heartbeat_age(self) -> timedelta | None:
@@ -90,7 +99,11 @@ class ExecutorStatus:
 
     @property
     def trading_mode(self) -> str:
-        return "LIVE" if self.live else "PAPER"
+        """LIVE (real-money orders), LIVE LOCKED (a live account whose new-risk orders are
+        refused until an admin switches it on) or PAPER."""
+        if self.live:
+            return "LIVE"
+        return "LIVE LOCKED" if self.live_account else "PAPER"
 
 
 class StatusQueries:
@@ -106,7 +119,14 @@ class StatusQueries:
             live_setting = uow.settings.get(LIVE_KEY)
         info = lease.info if lease is not None else {}
         broker = info.get("broker")
-        live = bool(live_setting is not None and live_setting.value is True and broker != "paper")
+        live_account = info.get("live_account") is True
+        routes = info.get("routes")
+        # the executor's own word when it published one; the setting alone never makes a paper
+        # broker LIVE
+        if "live" in info:
+            live = info.get("live") is True
+        else:
+            live = live_from_value(live_setting) and live_account
         return ExecutorStatus(
             holder=lease.holder if lease is not None else None,
             heartbeat_at=lease.heartbeat_at if lease is not None else None,
@@ -118,7 +138,9 @@ class StatusQueries:
             kill_switch=kill,
             account=AccountSummary.from_info(info.get("account")),
             live=live,
+            live_account=live_account,
             now=now,
+            routes=routes if isinstance(routes, dict) else None,
         )
 
     def commands(self, ids: Sequence[int]) -> list[Command]:

@@ -71,6 +71,13 @@ class Dashboard:
             self._executor = self.runtime.make_executor("test-executor")
         return self._executor
 
+    def restart(self) -> None:
+        """Shut the test executor down; the next tick starts a new one from the runtime's
+        configuration as it is then (as a restarted process would)."""
+        if self._executor is not None:
+            self.loop.run_until_complete(self._executor.shutdown())
+            self._executor = None
+
     def tick(self, n: int = 1) -> None:
         for _ in range(n):
             self.loop.run_until_complete(self.executor.tick())

@@ -61,7 +61,7 @@ def test_renders_for_every_role_on_an_empty_store(dashboard, who):
     assert "Simulated market at 1x" in shown and "seed 7" in shown
     assert "`paper` broker" in shown
     assert "Alpaca" in shown and "Interactive Brokers" in shown
-    assert "Choosing a broker, entering keys and going live are not available" in shown
+    assert "AXION_FALLBACK_BROKER" in shown and "not available from the dashboard" not in shown
     assert "No difference between the store and the broker has been recorded." in shown
     assert "No fill setting has been changed yet" in shown
     assert "No command yet." in shown

@@ -3,10 +3,13 @@ banners), the navigation per role, and a sent command followed to applied or rej
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from streamlit.testing.v1 import AppTest
 
 from app import state
-from core.domain import CommandStatus, CommandType
+from core.domain import CommandStatus, CommandType, utcnow
 from tests.app.conftest import texts
 
 
@@ -80,3 +83,29 @@ def test_new_fills_are_announced_with_their_count(dashboard):
     dashboard.tick(3)
     at.run()
     assert "2 new fills" in [t.value for t in at.toast]
+
+
+def _publish(dashboard, info: dict[str, Any]) -> None:
+    """The executor's lease info as an executor on another process would publish it."""
+    with dashboard.store.unit_of_work() as uow:
+        assert uow.lease.try_acquire(
+            dashboard.runtime.config.lease_name, "probe", utcnow(), timedelta(seconds=30), info
+        )
+        uow.commit()
+
+
+def test_the_header_shows_live_and_live_locked_banners(dashboard):
+    at = dashboard.app("journal", user="viewer").run()
+    shown = texts(at)
+    assert "LIVE TRADING —" not in shown and "Live account, locked" not in shown
+    _publish(dashboard, {"ticks": 3, "broker": "alpaca", "live_account": True, "live": False})
+    at.run()
+    assert [e.value for e in at.warning if "Live account, locked" in e.value] == [
+        "Live account, locked: new-risk orders are refused until an admin switches live "
+        "trading on; exits still go out"
+    ]
+    assert "LIVE TRADING —" not in texts(at)
+    _publish(dashboard, {"ticks": 4, "broker": "alpaca", "live_account": True, "live": True})
+    at.run()
+    assert "LIVE TRADING — orders on this account use real money" in [e.value for e in at.error]
+    assert "Live account, locked" not in texts(at)
