@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import pandas as pd
 import streamlit as st
 
-from app.components.common import confirm_dialog, confirmation
+from app.components.common import confirm_dialog, confirmation, show_flash
 from app.components.settings import eastern, when_column
 from app.runtime import Runtime
 from core.credential_admin import KNOWN_CREDENTIALS, CredentialAdmin, CredentialInfo
@@ -72,17 +72,6 @@ def _change(change: Callable[[], Any], success: Callable[[Any], str]) -> None:
         _done("error", str(exc))
     else:
         _done("success", success(result))
-
-
-def _show_flash() -> None:
-    flash = st.session_state.pop(FLASH, None)
-    if not flash:
-        return
-    kind, message = flash
-    if kind == "error":
-        st.error(message)
-    else:
-        st.success(message, icon=":material/check_circle:")
 
 
 def _name_label(name: str) -> str:
@@ -161,7 +150,7 @@ def render_broker_keys(runtime: Runtime, user: User) -> None:
     if not user.can(Action.MANAGE_BROKERS):
         return
     st.subheader("Broker keys")
-    _show_flash()
+    show_flash(FLASH)
     try:
         admin = runtime.credential_admin()
         keys = admin.list(user.username)

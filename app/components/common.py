@@ -146,6 +146,18 @@ def confirm_dialog(
     _dialog()
 
 
+def show_flash(key: str) -> None:
+    """Show (once) the outcome an action stored under ``key`` before the page reran."""
+    flash = st.session_state.pop(key, None)
+    if not flash:
+        return
+    kind, message = flash
+    if kind == "error":
+        st.error(message)
+    else:
+        st.success(message, icon=":material/check_circle:")
+
+
 # ---------------------------------------------------------------------------------- header
 def _mode_badge(status: ExecutorStatus) -> str:
     if status.live:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.components.common import confirm_dialog, confirmation
+from app.components.common import confirm_dialog, confirmation, show_flash
 from app.components.settings import EASTERN
 from app.runtime import Runtime
 from core.domain import ValidationError
@@ -63,17 +63,6 @@ def attempt(change: Callable[[], Any], success: str, *, keep_error: bool = False
     st.session_state[FLASH] = ("success", success)
     st.rerun()
     return True  # pragma: no cover - st.rerun does not return
-
-
-def _show_flash() -> None:
-    flash = st.session_state.pop(FLASH, None)
-    if not flash:
-        return
-    kind, message = flash
-    if kind == "error":
-        st.error(message)
-    else:
-        st.success(message, icon=":material/check_circle:")
 
 
 # ---------------------------------------------------------------------------------- admins
@@ -250,7 +239,7 @@ def render_own_password(runtime: Runtime, user: User) -> None:
 
 
 def render_users(runtime: Runtime, user: User) -> None:
-    _show_flash()
+    show_flash(FLASH)
     if user.can(Action.MANAGE_USERS):
         render_user_admin(runtime, user)
     else:

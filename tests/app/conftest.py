@@ -200,3 +200,19 @@ def texts(at: AppTest) -> str:
         parts.extend(str(e.value) for e in getattr(at, kind))
     parts.extend(f"{m.label} {m.value}" for m in at.metric)
     return "\n".join(parts)
+
+
+def button_keys(at: AppTest) -> set[str]:
+    """The keys of the buttons a page shows."""
+    return {b.key for b in at.button}
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the first button labelled ``label`` and run the page again."""
+    button = next(b for b in at.button if b.label == label)
+    return button.click().run()
+
+
+def frames(at: AppTest) -> list:
+    """The values of the page's data frames."""
+    return [d.value for d in at.dataframe]

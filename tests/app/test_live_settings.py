@@ -18,23 +18,10 @@ from app.runtime import credential_vault
 from core.credential_admin import CredentialAdmin
 from core.domain import CommandStatus, CommandType, utcnow
 from core.marketdata.calendar import WallClock
-from tests.app.conftest import texts
+from tests.app.conftest import button_keys, click, frames, texts
 
 KEY_VALUE = "PKLIVEKEY-9f8e7d6c5b4a3210-WXYZ"
 MASKED = "••••WXYZ"
-
-
-def _keys(at: AppTest) -> set[str]:
-    return {b.key for b in at.button}
-
-
-def _submit(at: AppTest, label: str) -> AppTest:
-    button = next(b for b in at.button if b.label == label)
-    return button.click().run()
-
-
-def _frames(at: AppTest) -> list:
-    return [d.value for d in at.dataframe]
 
 
 def _everything(at: AppTest) -> str:
@@ -50,7 +37,7 @@ def _everything(at: AppTest) -> str:
             walk(child)
 
     walk(at._tree)
-    parts.extend(f.to_string() for f in _frames(at))
+    parts.extend(f.to_string() for f in frames(at))
     parts.extend(repr(v) for v in at.session_state.values())
     return "\n".join(parts)
 
@@ -115,14 +102,14 @@ def test_an_admin_stores_a_key_that_is_only_ever_shown_masked(dashboard):
     assert "No broker key is stored." in texts(at)
     at.selectbox(key="settings_key_name").select("alpaca.api_key")
     at.text_input(key="settings_key_value").input(KEY_VALUE)
-    _submit(at, "Save key")
+    click(at, "Save key")
     assert not at.exception
 
     assert _vault(dashboard).get("alpaca.api_key").reveal() == KEY_VALUE
     shown = texts(at)
     assert f"alpaca.api_key stored ({MASKED})" in shown
     assert "restart that process" in shown and "for a new key to take effect" in shown
-    keys = next(f for f in _frames(at) if "masked" in f.columns)
+    keys = next(f for f in frames(at) if "masked" in f.columns)
     assert list(keys["name"]) == ["alpaca.api_key"]
     assert list(keys["masked"]) == [MASKED] and list(keys["updated_by"]) == ["admin"]
     assert list(keys["purpose"]) == ["Alpaca API key id"]
@@ -139,22 +126,22 @@ def test_an_admin_stores_a_key_under_another_name_and_empty_input_is_refused(das
     at = dashboard.app("settings", user="admin").run()
     at.selectbox(key="settings_key_name").select("(another name)")
     at.text_input(key="settings_key_value").input(KEY_VALUE)
-    _submit(at, "Save key")
+    click(at, "Save key")
     assert "Type the key's name, or pick a known one." in texts(at)
     assert _vault(dashboard).names() == []
 
     at.selectbox(key="settings_key_name").select("alpaca.secret_key")
-    _submit(at, "Save key")
+    click(at, "Save key")
     assert "Enter the value of alpaca.secret_key." in texts(at)
     assert _vault(dashboard).names() == []
 
     at.selectbox(key="settings_key_name").select("(another name)")
     at.text_input(key="settings_key_other").input("polygon.api_key")
     at.text_input(key="settings_key_value").input(KEY_VALUE)
-    _submit(at, "Save key")
+    click(at, "Save key")
     assert not at.exception
     assert _vault(dashboard).get("polygon.api_key").reveal() == KEY_VALUE
-    keys = next(f for f in _frames(at) if "masked" in f.columns)
+    keys = next(f for f in frames(at) if "masked" in f.columns)
     assert list(keys["name"]) == ["polygon.api_key"] and list(keys["purpose"]) == [""]
     assert KEY_VALUE not in _everything(at)
 
@@ -164,7 +151,7 @@ def test_an_admin_deletes_a_key_after_confirming(dashboard):
     admin.set("admin", "alpaca.api_key", KEY_VALUE)
     admin.set("admin", "alpaca.secret_key", "another-secret-value-1234")
     at = dashboard.app("settings", user="admin").run()
-    keys = next(f for f in _frames(at) if "masked" in f.columns)
+    keys = next(f for f in frames(at) if "masked" in f.columns)
     assert list(keys["name"]) == ["alpaca.api_key", "alpaca.secret_key"]
     at.selectbox(key="settings_key_delete_choice").select("alpaca.api_key")
     at.button(key="settings_key_delete_open").click().run()
@@ -174,7 +161,7 @@ def test_an_admin_deletes_a_key_after_confirming(dashboard):
     assert not at.exception
     assert "alpaca.api_key deleted." in texts(at)
     assert _vault(dashboard).names() == ["alpaca.secret_key"]
-    keys = next(f for f in _frames(at) if "masked" in f.columns)
+    keys = next(f for f in frames(at) if "masked" in f.columns)
     assert list(keys["name"]) == ["alpaca.secret_key"]
 
 
@@ -203,8 +190,8 @@ def test_a_paper_account_explains_live_trading_and_offers_no_switch(dashboard, w
     assert "`AXION_BROKER=ibkr` with `AXION_IBKR_LIVE=true`" in shown
     assert "Paper sessions 0 of 5" in shown and "Closed paper trades 0 of 20" in shown
     assert "No switch on record" in shown
-    assert not {"settings_go_live_open", "settings_go_paper_open"} & _keys(at)
-    gate_form = "FormSubmitter:settings_gate_form-Save the gate" in _keys(at)
+    assert not {"settings_go_live_open", "settings_go_paper_open"} & button_keys(at)
+    gate_form = "FormSubmitter:settings_gate_form-Save the gate" in button_keys(at)
     assert gate_form is (who == "admin")
 
 
@@ -226,7 +213,7 @@ def test_an_admin_switches_a_live_account_to_live_behind_the_gate_and_back(dashb
     # the admin lowers the gate (a command the executor applies)
     at.number_input(key="settings_gate_sessions").set_value(1)
     at.number_input(key="settings_gate_trades").set_value(1)
-    _submit(at, "Save the gate")
+    click(at, "Save the gate")
     command = dashboard.last_command()
     assert command.type == CommandType.UPDATE_SETTING.value and command.created_by == "admin"
     assert command.payload == {
@@ -266,7 +253,7 @@ def test_an_admin_switches_a_live_account_to_live_behind_the_gate_and_back(dashb
     assert "LIVE trading is on" in shown
     assert "Switched to **LIVE** by **admin**" in shown
     assert "on 1 paper sessions and 1 closed paper trades" in shown
-    assert "settings_go_live_open" not in _keys(at)
+    assert "settings_go_live_open" not in button_keys(at)
 
     # back to paper, with a reason
     at.button(key="settings_go_paper_open").click().run()
@@ -292,7 +279,7 @@ def test_a_trader_sees_live_trading_read_only(dashboard):
     shown = texts(at)
     assert "Paper sessions 0 of 5" in shown and "Live account, locked" in shown
     assert "Switching live trading and changing the gate need the admin role." in shown
-    keys = _keys(at)
+    keys = button_keys(at)
     assert "settings_go_live_open" not in keys
     assert "FormSubmitter:settings_gate_form-Save the gate" not in keys
 
@@ -315,12 +302,12 @@ def test_an_admin_changes_the_order_rate_limit(dashboard):
     shown = texts(at)
     assert "at most 10 new-risk orders per 60 s (the configured default)" in shown
     assert "never throttled" in shown and "decision chain" in shown
-    _submit(at, "Save rate limit")
+    click(at, "Save rate limit")
     assert "Nothing changed." in texts(at) and dashboard.commands() == []
 
     at.number_input(key="settings_rate_max_orders").set_value(5)
     at.number_input(key="settings_rate_window").set_value(30.0)
-    _submit(at, "Save rate limit")
+    click(at, "Save rate limit")
     command = dashboard.last_command()
     assert command.type == CommandType.UPDATE_SETTING.value and command.created_by == "admin"
     assert command.payload == {
@@ -333,7 +320,7 @@ def test_an_admin_changes_the_order_rate_limit(dashboard):
     assert "at most 5 new-risk orders per 30 s (version 1 by admin" in texts(at)
 
     at.checkbox(key="settings_rate_enabled").uncheck()
-    _submit(at, "Save rate limit")
+    click(at, "Save rate limit")
     assert dashboard.last_command().payload["value"]["enabled"] is False
     assert dashboard.apply().status is CommandStatus.APPLIED
     at.run()
@@ -346,14 +333,14 @@ def test_other_roles_see_the_rate_limit_without_the_form(dashboard, who):
     shown = texts(at)
     assert "at most 10 new-risk orders per 60 s" in shown and "never throttled" in shown
     assert "Changing the order-rate limit needs the admin role." in shown
-    assert "FormSubmitter:settings_rate_form-Save rate limit" not in _keys(at)
+    assert "FormSubmitter:settings_rate_form-Save rate limit" not in button_keys(at)
     assert not [n for n in at.number_input if n.key.startswith("settings_rate")]
 
 
 # ---------------------------------------------------------------------------------- routing
 def test_broker_routes_are_shown_when_a_fallback_is_configured(dashboard):
     at = dashboard.app("settings", user="viewer").run()
-    assert not [f for f in _frames(at) if "last_error" in f.columns]  # no fallback
+    assert not [f for f in frames(at) if "last_error" in f.columns]  # no fallback
     failed = utcnow().isoformat()
     _write_lease(
         dashboard,
@@ -390,7 +377,7 @@ def test_broker_routes_are_shown_when_a_fallback_is_configured(dashboard):
     assert not at.exception
     shown = texts(at)
     assert "new orders go to `ibkr`" in shown and "unreachable since" in shown
-    routes = next(f for f in _frames(at) if "last_error" in f.columns)
+    routes = next(f for f in frames(at) if "last_error" in f.columns)
     assert list(routes["name"]) == ["alpaca", "ibkr"]
     assert list(routes["state"]) == ["down", "up"] and list(routes["active"]) == [False, True]
     assert list(routes["last_error"]) == ["connection refused", ""]

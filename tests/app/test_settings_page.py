@@ -24,22 +24,9 @@ from core.domain import (
 )
 from core.user_admin import UserAdmin
 from core.users import Role, verify_password
-from tests.app.conftest import PASSWORD, texts
+from tests.app.conftest import PASSWORD, button_keys, click, frames, texts
 
 NEW_PASSWORD = "a much longer secret 42"
-
-
-def _keys(at: AppTest) -> set[str]:
-    return {b.key for b in at.button}
-
-
-def _submit(at: AppTest, label: str) -> AppTest:
-    button = next(b for b in at.button if b.label == label)
-    return button.click().run()
-
-
-def _frames(at: AppTest) -> list:
-    return [d.value for d in at.dataframe]
 
 
 def _admin(dashboard) -> UserAdmin:
@@ -74,14 +61,14 @@ def test_renders_for_every_role_with_seeded_trading(dashboard, who):
     assert not at.exception
     shown = texts(at)
     assert "Executor running" in shown and "Leader `test-executor` holds the lease" in shown
-    audit = next(f for f in _frames(at) if "payload" in f.columns)
+    audit = next(f for f in frames(at) if "payload" in f.columns)
     assert (audit["type"] == "manual_order").sum() == 4
     assert set(audit["status"]) == {"applied"}
 
 
 def test_a_viewer_sees_views_and_only_their_own_password_form(dashboard):
     at = dashboard.app("settings", user="viewer").run()
-    assert _keys(at) == {
+    assert button_keys(at) == {
         "FormSubmitter:settings_own_password-Change my password",
         "axion_logout",
     }
@@ -95,7 +82,7 @@ def test_a_viewer_sees_views_and_only_their_own_password_form(dashboard):
 
 def test_a_trader_gets_settings_and_reconciliation_but_no_executor_or_user_controls(dashboard):
     at = dashboard.app("settings", user="trader").run()
-    keys = _keys(at)
+    keys = button_keys(at)
     assert "FormSubmitter:settings_fills_form-Save fill settings" in keys
     assert "settings_executor_start" not in keys and "settings_user_role_apply" not in keys
     assert "Managing users needs the admin role." in texts(at)
@@ -148,7 +135,7 @@ def test_a_trader_changes_latency_and_commission_and_the_executor_applies_them(d
     at.selectbox(key="settings_fills_commission_kind").select("per_share")
     at.number_input(key="settings_fills_rate").set_value(0.005)
     at.number_input(key="settings_fills_minimum").set_value(1.0)
-    _submit(at, "Save fill settings")
+    click(at, "Save fill settings")
     assert not at.exception
     sent = [c for c in dashboard.commands() if c.type == CommandType.UPDATE_SETTING.value]
     assert [c.payload["key"] for c in sent] == ["paper.latency_ms", "paper.commission"]
@@ -165,7 +152,7 @@ def test_a_trader_changes_latency_and_commission_and_the_executor_applies_them(d
     assert broker.config.latency == timedelta(milliseconds=250)
     assert broker.config.commission == CommissionSchedule.per_share("0.005", "1")
     at.run()
-    knobs = next(f for f in _frames(at) if "source" in f.columns)
+    knobs = next(f for f in frames(at) if "source" in f.columns)
     values = dict(zip(knobs["key"], knobs["value"], strict=True))
     assert values["paper.latency_ms"] == "250 ms"
     assert values["paper.commission"] == "$0.005 per share, at least $1 per order"
@@ -175,7 +162,7 @@ def test_a_trader_changes_latency_and_commission_and_the_executor_applies_them(d
 
 def test_saving_an_unchanged_form_sends_nothing(dashboard):
     at = dashboard.app("settings", user="trader").run()
-    _submit(at, "Save fill settings")
+    click(at, "Save fill settings")
     assert "Nothing changed." in texts(at)
     assert dashboard.commands() == []
 
@@ -184,7 +171,7 @@ def test_a_rejected_fill_setting_shows_the_reason(dashboard):
     dashboard.command(CommandType.UPDATE_SETTING, {"key": "paper.latency_ms", "value": -1})
     assert dashboard.apply().status is CommandStatus.REJECTED
     at = dashboard.app("settings", user="trader").run()
-    audit = next(f for f in _frames(at) if "payload" in f.columns)
+    audit = next(f for f in frames(at) if "payload" in f.columns)
     assert audit.iloc[0]["status"] == "rejected"
     assert "between 0 and 600000" in audit.iloc[0]["result"]
 
@@ -209,7 +196,7 @@ def test_a_trader_adopts_the_brokers_position_after_confirming(dashboard):
     _position_difference(dashboard)
     assert _store_qty(dashboard, "SPY") == Decimal(10)
     at = dashboard.app("settings", user="trader").run()
-    diffs = next(f for f in _frames(at) if "resolved_by" in f.columns)
+    diffs = next(f for f in frames(at) if "resolved_by" in f.columns)
     assert ((diffs["kind"] == "position_mismatch") & (diffs["status"] == "open")).any()
     at.selectbox(key="settings_adopt_choice").select("SPY")
     at.button(key="settings_adopt_open").click().run()
@@ -230,7 +217,7 @@ def test_a_trader_adopts_the_brokers_position_after_confirming(dashboard):
     assert "by trader: bought by phone with the desk" in (applied.result or "")
     assert _store_qty(dashboard, "SPY") == Decimal(12)
     at.run()
-    diffs = next(f for f in _frames(at) if "resolved_by" in f.columns)
+    diffs = next(f for f in frames(at) if "resolved_by" in f.columns)
     spy = diffs[(diffs["kind"] == "position_mismatch") & (diffs["key"] == "SPY")]
     assert set(spy["status"]) == {"resolved"}
     assert "position_adopted" in set(diffs["kind"])
@@ -272,16 +259,16 @@ def test_a_trader_cancels_an_orphan_order_at_the_broker(dashboard):
 def test_a_viewer_sees_differences_without_actions(dashboard):
     _position_difference(dashboard)
     at = dashboard.app("settings", user="viewer").run()
-    diffs = next(f for f in _frames(at) if "resolved_by" in f.columns)
+    diffs = next(f for f in frames(at) if "resolved_by" in f.columns)
     assert "position_mismatch" in set(diffs["kind"])
-    assert "settings_adopt_open" not in _keys(at)
+    assert "settings_adopt_open" not in button_keys(at)
 
 
 # ---------------------------------------------------------------------------------- users
 def test_an_admin_manages_a_user_end_to_end(dashboard):
     admin = _admin(dashboard)
     at = dashboard.app("settings", user="admin").run()
-    users = next(f for f in _frames(at) if "last_login" in f.columns)
+    users = next(f for f in frames(at) if "last_login" in f.columns)
     assert set(users["username"]) == {"admin", "trader", "viewer"}
 
     at.text_input(key="settings_user_add_username").input("carol")
@@ -289,12 +276,12 @@ def test_an_admin_manages_a_user_end_to_end(dashboard):
     at.selectbox(key="settings_user_add_role").select("trader")
     at.text_input(key="settings_user_add_password").input(PASSWORD)
     at.text_input(key="settings_user_add_repeat").input(PASSWORD)
-    _submit(at, "Add user")
+    click(at, "Add user")
     assert not at.exception
     assert "User 'carol' added as trader." in texts(at)
     carol = admin.get("carol")
     assert carol is not None and carol.role is Role.TRADER and carol.created_by == "admin"
-    users = next(f for f in _frames(at) if "last_login" in f.columns)
+    users = next(f for f in frames(at) if "last_login" in f.columns)
     assert "carol" in set(users["username"])
 
     at.selectbox(key="settings_user_role_user").select("carol")
@@ -307,7 +294,7 @@ def test_an_admin_manages_a_user_end_to_end(dashboard):
     at.selectbox(key="settings_user_reset_user").select("carol")
     at.text_input(key="settings_user_reset_password").input(NEW_PASSWORD)
     at.text_input(key="settings_user_reset_repeat").input(NEW_PASSWORD)
-    _submit(at, "Reset password")
+    click(at, "Reset password")
     assert "Password of 'carol' reset" in texts(at)
     assert verify_password(NEW_PASSWORD, admin.get("carol").password_hash)
 
@@ -342,13 +329,13 @@ def test_user_errors_are_shown_and_change_nothing(dashboard):
     at.text_input(key="settings_user_add_username").input("trader")
     at.text_input(key="settings_user_add_password").input(PASSWORD)
     at.text_input(key="settings_user_add_repeat").input(PASSWORD)
-    _submit(at, "Add user")
+    click(at, "Add user")
     assert "user 'trader' already exists" in texts(at)
 
     at.text_input(key="settings_user_add_username").input("dave")
     at.text_input(key="settings_user_add_password").input("short")
     at.text_input(key="settings_user_add_repeat").input("short")
-    _submit(at, "Add user")
+    click(at, "Add user")
     assert "at least 10 characters" in texts(at) and admin.get("dave") is None
 
     at.selectbox(key="settings_user_toggle_user").select("admin")
@@ -364,14 +351,14 @@ def test_every_user_changes_their_own_password(dashboard):
     at.text_input(key="settings_own_current").input("not my password")
     at.text_input(key="settings_own_new").input(NEW_PASSWORD)
     at.text_input(key="settings_own_repeat").input(NEW_PASSWORD)
-    _submit(at, "Change my password")
+    click(at, "Change my password")
     assert "the current password is not correct" in texts(at)
     assert verify_password(PASSWORD, admin.get("viewer").password_hash)
 
     at.text_input(key="settings_own_current").input(PASSWORD)
     at.text_input(key="settings_own_new").input(NEW_PASSWORD)
     at.text_input(key="settings_own_repeat").input(NEW_PASSWORD)
-    _submit(at, "Change my password")
+    click(at, "Change my password")
     assert "Your password was changed." in texts(at)
     assert verify_password(NEW_PASSWORD, admin.get("viewer").password_hash)
 
@@ -383,13 +370,13 @@ def test_the_audit_shows_who_did_what_with_filters(dashboard):
     dashboard.command(CommandType.UPDATE_SETTING, {"key": "nope", "value": 1}, by="admin")
     dashboard.apply()
     at = dashboard.app("settings", user="viewer").run()
-    audit = next(f for f in _frames(at) if "payload" in f.columns)
+    audit = next(f for f in frames(at) if "payload" in f.columns)
     assert list(audit["type"]) == ["update_setting", "cancel_all"]
     assert list(audit["created_by"]) == ["admin", "trader"]
     assert list(audit["status"]) == ["rejected", "applied"]
     assert "unknown setting 'nope'" in audit.iloc[0]["result"]
     at.selectbox(key="settings_audit_by").select("trader").run()
-    audit = next(f for f in _frames(at) if "payload" in f.columns)
+    audit = next(f for f in frames(at) if "payload" in f.columns)
     assert list(audit["type"]) == ["cancel_all"]
     at.selectbox(key="settings_audit_status").select("pending").run()
     assert "No command matches." in texts(at)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from decimal import Decimal as D
@@ -97,23 +96,6 @@ class Env:
             new.extend(self.drain())
             time.sleep(0.02)
         return new
-
-
-@pytest.fixture(autouse=True)
-def _loopback_without_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def no_thread_leaks() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    wait_for(
-        lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()],
-        timeout=5,
-        what="threads started by the test to end",
-    )
 
 
 def make_env(

@@ -112,12 +112,6 @@ def test_an_order_of_a_notional_request_takes_fills_beyond_the_estimate() -> Non
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _loopback_without_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 def alpaca() -> Iterator[tuple[AlpacaEmulator, AlpacaBroker]]:
     before = set(threading.enumerate())
