@@ -11,6 +11,7 @@ from functools import cached_property
 from app.settings import AxionSettings
 from core.brokers.commission import CommissionSchedule
 from core.brokers.paper import PaperBroker, PaperConfig
+from core.brokers.rate_limit import RateLimitConfig
 from core.brokers.router import OrderRouter
 from core.config import ExecutorConfig
 from core.credential_admin import CredentialAdmin
@@ -262,6 +263,10 @@ def build_runtime(settings: AxionSettings | None = None, demo: bool = False) -> 
         instrument_mode=InstrumentMode(settings.mode_for(demo)),
         risk=profile_named(settings.risk_profile),
         live_account=settings.live_account,
+        order_rate=RateLimitConfig(
+            max_orders=settings.order_rate_max,
+            window=timedelta(seconds=settings.order_rate_window_s),
+        ),
     )
     sources: list[SignalSource] = []
     if demo:

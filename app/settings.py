@@ -48,6 +48,11 @@ class AxionSettings(BaseSettings):
     #: trading on behind the paper-history gate.
     ibkr_live: bool = False
     tick_ms: int = Field(250, ge=1, le=60_000)
+    #: New-risk orders per window per account (seed 000: 10 a minute); exits, cancels and the
+    #: kill switch's orders are never throttled. The ``orders.rate_limit`` setting (Settings
+    #: page, admins) replaces it at run time.
+    order_rate_max: int = Field(10, ge=1, le=100_000)
+    order_rate_window_s: float = Field(60.0, gt=0, le=86_400)
     lease_ttl_s: float = Field(10.0, ge=0.5, le=600)
     #: Symbols the demo's EMA-cloud scan watches. The leveraged ETFs their signals route to
     #: (SPXL/SPXS, TQQQ/SQQQ, SOXL/SOXS) trade on the simulated market; the technology funds a

@@ -26,6 +26,7 @@ from core.exits.model import ExitConfig
 from core.instruments.config import InstrumentConfig
 from core.instruments.modes import InstrumentMode
 from core.live_gate import LiveGateConfig
+from core.options.stage import OptionsConfig
 from core.rebalance.targets import TargetPortfolio
 from core.rebalance.triggers import TriggerConfig
 from core.risk.config import AGGRESSIVE, RiskProfile, validate_profile_setting
@@ -61,6 +62,8 @@ class ExecutorConfig:
     instruments: InstrumentConfig = field(default_factory=InstrumentConfig)
     #: The exit rules: 2R target, time stop, EOD close, clouds, ETF holding limits.
     exits: ExitConfig = field(default_factory=ExitConfig)
+    #: Options for scalps: contract selection, premium-at-risk sizing, premium stop and target.
+    options: OptionsConfig = field(default_factory=OptionsConfig)
     #: Kill switch thresholds; ``None`` derives them from the risk profile.
     kill_switch: KillSwitchConfig | None = None
     #: Entries go in in two parts (the rest on the first pullback that holds).

@@ -194,6 +194,21 @@ class InstrumentType(StrEnum):
     LEVERAGED_ETF = "leveraged_etf"
 
 
+#: Client order ids of a broker's option expiry settlements (``ax-x-<occ>-<yyyymmdd>``): the
+#: broker closes the position at the expiry close; the executor adopts them as exits.
+EXPIRY_SETTLEMENT_PREFIX = "ax-x-"
+
+
+def is_expiry_settlement(client_order_id: str) -> bool:
+    return client_order_id.startswith(EXPIRY_SETTLEMENT_PREFIX)
+
+
+def contract_multiplier(instrument_type: InstrumentType | str) -> Decimal:
+    """Value of one unit of quantity per unit of price: 100 for an equity option (its premium
+    is quoted per share of 100), else 1."""
+    return Decimal(100) if InstrumentType(instrument_type) is InstrumentType.OPTION else ONE
+
+
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"

@@ -42,6 +42,7 @@ from core.domain import (
     DailyPnl,
     EventKind,
     Fill,
+    InstrumentType,
     KillSwitchState,
     Order,
     OrderRequest,
@@ -50,6 +51,7 @@ from core.domain import (
     StageDecision,
     bracket_leg_ids,
     bracket_leg_requests,
+    is_expiry_settlement,
 )
 from core.faults import fail_point
 from core.journal import TradeJournalWriter
@@ -421,6 +423,8 @@ class TradeExecutor:
     def apply_event(self, uow: UnitOfWork, event: BrokerEvent) -> None:
         """Apply one broker event to our books. Duplicate and stale events change nothing."""
         order = self._order(uow, event.client_order_id)
+        if order is None and event.fill is not None and is_expiry_settlement(event.client_order_id):
+            order = self._adopt_settlement(uow, event)
         if order is None:
             self.reconciler.record(
                 uow, "unknown_at_broker", event.client_order_id, None, f"{event.kind.value} event"
@@ -440,6 +444,34 @@ class TradeExecutor:
             if target is not None:
                 self.advance(order, target, event.at, event.reason)
         uow.orders.update(order)
+
+    def _adopt_settlement(self, uow: UnitOfWork, event: BrokerEvent) -> Order:
+        """An option the broker settled at its expiry close: stored as the broker's closing
+        order, so the fill closes the position and the journal's trade (exit ``expiry``)."""
+        fill = event.fill
+        assert fill is not None
+        request = OrderRequest(
+            client_order_id=event.client_order_id,
+            symbol=fill.symbol,
+            side=fill.side,
+            qty=fill.qty,
+            order_type=OrderType.MARKET,
+            reduce_only=True,
+            instrument_type=InstrumentType.OPTION,
+        )
+        order = Order(
+            request,
+            broker=fill.broker or self.broker.name,
+            created_at=event.at,
+            updated_at=event.at,
+        )
+        order.transition(
+            OrderStatus.PENDING_SUBMIT, event.at, event.reason or "option expiry settlement"
+        )
+        uow.orders.add(order)
+        self.open_orders[order.client_order_id] = order
+        log.info("%s: %s", event.client_order_id, event.reason or "option expiry settlement")
+        return order
 
     def record_fill(
         self, uow: UnitOfWork, order: Order, fill: Fill, status_after: OrderStatus | None
@@ -616,11 +648,19 @@ class TradeExecutor:
             mode=self.instrument_mode,
             prices=prices,
             adv_dollars=adv,
+            option_chain=self._option_chain(),
         )
         if self.risk_snapshot is not None:
             risk = self.risk_snapshot(self, account, now, ctx)
             ctx = replace(ctx, risk=risk)
         return ctx
+
+    def _option_chain(self) -> Callable[[str, object], list] | None:
+        """The market's option chains, when it quotes them (the simulated market does)."""
+        chain = getattr(self.market, "option_chain", None)
+        if chain is None:
+            return None
+        return lambda underlying, expiry: chain(underlying, expiry)
 
     async def _adv_dollars(self, now: datetime, prices: dict[str, Decimal]) -> dict[str, Decimal]:
         """Average daily dollar volume per symbol, refreshed once per session day."""

@@ -53,6 +53,8 @@ class PipelineContext:
     #: Orders approved earlier in the batch are appended here so later signals see them.
     working_orders: list[Any] = field(default_factory=list)
     recent_orders: list[Any] = field(default_factory=list)
+    #: ``(underlying, expiry or None) -> option quotes`` when the market quotes option chains.
+    option_chain: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,9 @@ class SignalPipeline:
         draft = OrderDraft(signal=signal, symbol=signal.symbol, order_type=signal.order_type)
         decisions: list[StageDecision] = []
         for stage in self.stages:
+            applies = getattr(stage, "applies", None)
+            if applies is not None and not applies(draft):
+                continue  # a stage for other instruments: no decision to record
             try:
                 draft = stage.apply(draft, ctx)
             except (Rejected, ValidationError) as exc:

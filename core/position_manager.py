@@ -189,7 +189,7 @@ class PositionManager:
 
     def timeframes(self) -> set[tuple[str, str]]:
         keys = {
-            (w.position.symbol, self.monitor.timeframe_of(w.position))
+            (self.monitor.chart_symbol(w.position), self.monitor.timeframe_of(w.position))
             for w in self.watched.values()
             if w.position is not None
         }

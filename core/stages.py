@@ -23,6 +23,8 @@ from core.instruments.modes import InstrumentMode
 from core.instruments.router import InstrumentDecision, InstrumentRouter
 from core.instruments.sector_map import sector_of
 from core.kill_switch_monitor import KillSwitchMonitor
+from core.options.occ import is_occ, parse_occ
+from core.options.stage import OptionsStage
 from core.pipeline import (
     KillSwitchGate,
     OrderDraft,
@@ -43,10 +45,6 @@ if TYPE_CHECKING:
     from core.executor import TradeExecutor
 
 
-class OptionsUnavailable(Rejected):
-    """Options decisions until the options stage exists: rejected with the reason, never dropped."""
-
-
 class InstrumentStage:
     name = "instrument"
 
@@ -58,11 +56,6 @@ class InstrumentStage:
         decision: InstrumentDecision = self.router.route(
             draft.signal, mode, lambda t: ctx.adv_dollars.get(t)
         )
-        if decision.instrument_type is InstrumentType.OPTION:
-            raise OptionsUnavailable(
-                f"{draft.signal.trade_type.value} signal routes to 0DTE/1DTE options in "
-                f"{mode.value} mode, and options trading is not supported yet"
-            )
         price = ctx.prices.get(decision.ticker)
         if price is None:
             raise Rejected(f"no price for {decision.ticker}")
@@ -93,6 +86,8 @@ class SizingStage:
 
     def apply(self, draft: OrderDraft, ctx: PipelineContext) -> OrderDraft:
         s = draft.signal
+        if draft.instrument_type is InstrumentType.OPTION:
+            return draft  # the options stage sized it by premium at risk
         if ctx.account is None:
             raise Rejected("no account snapshot to size against")
         price = draft.price or s.entry
@@ -232,14 +227,17 @@ def full_pipeline(
     etf_sizer: LeveragedETFSizer,
     gate: RiskGate,
     entry: EntryStage | None = None,
+    options: OptionsStage | None = None,
 ) -> SignalPipeline:
-    """validate → kill switch → instrument router → sizer → entry (order type, scale-in
-    split) → risk gate."""
+    """validate → kill switch → instrument router → options (contract and premium-at-risk
+    size, for scalps routed to options) → sizer → entry (order type, scale-in split) → risk
+    gate."""
     return SignalPipeline(
         [
             ValidateSignal(),
             KillSwitchGate(),
             InstrumentStage(router),
+            *([options] if options is not None else []),
             SizingStage(stock_sizer, etf_sizer),
             entry or EntryStage(),
             RiskStage(gate),
@@ -279,7 +277,6 @@ class AddCheck:
 __all__ = [
     "AddCheck",
     "InstrumentStage",
-    "OptionsUnavailable",
     "RiskStage",
     "SizingStage",
     "full_pipeline",
@@ -292,6 +289,8 @@ def sector_lookup(router: InstrumentRouter) -> Callable[[str], str | None]:
     tracks, so funds count toward the sector limit like the stocks they stand for."""
 
     def sector(symbol: str) -> str | None:
+        if is_occ(symbol):  # an option counts toward its underlying's sector
+            symbol = parse_occ(symbol).underlying
         fund = router.catalog.entry_for(symbol)
         found = fund.sector if fund is not None else sector_of(symbol)
         return None if found is None else found.value
@@ -329,7 +328,8 @@ def use_full_pipeline(
         max_single_etf_exposure=profile.max_single_exposure,
     )
     entry = EntryStage(scale_in=cfg.scale_in, initial_fraction=cfg.scale_in_fraction)
-    ex.pipeline = full_pipeline(router, PositionSizer(profile), etf_sizer, gate, entry)
+    options = OptionsStage(cfg.options, profile.max_risk_per_trade, ex.market.calendar)
+    ex.pipeline = full_pipeline(router, PositionSizer(profile), etf_sizer, gate, entry, options)
     ex.pipeline_needs_market = True
     ex.instrument_mode = mode
     ex.risk_snapshot = build_risk_book

@@ -62,7 +62,7 @@ def _timeframe(tf: str) -> str:
 
 def _kind_label(kind: InstrumentType, trade_type: TradeType, config: InstrumentConfig) -> str:
     if kind is InstrumentType.OPTION:
-        return "0DTE/1DTE options (rejected: not supported yet)"
+        return "0DTE/1DTE options (calls for bull, puts for bear; premium at risk)"
     if kind is InstrumentType.STOCK:
         return "stock"
     if trade_type is not TradeType.SWING and config.prefer_3x_for_day_trades:

@@ -31,6 +31,19 @@ Prices are rounded to Alpaca's tick (a cent, or 0.0001 below one dollar) so they
 refused as sub-penny: limit prices away from the market (buy down, sell up), stop prices to
 the nearest tick. Quantities may be fractional (Alpaca accepts those for ``day`` orders).
 
+Options: an option order names the contract by its compact OCC symbol (``SPY261120C00590000``)
+with ``instrument_type`` option; Alpaca trades it as ``us_option``. Quantities are whole
+contracts and prices per share of premium (a contract is 100 shares: Alpaca's cost basis and
+market value of an option position are price x contracts x 100). Option orders are market or
+limit ``day`` orders; limit prices go on the cent. They are checked before sending (see
+:func:`option_contract`): a notional amount, a fractional quantity, another order type
+(brackets and trailing stops are not supported for options at Alpaca), another time in force, a
+symbol that is not a compact OCC symbol or a contract past its expiry date are refused with
+:class:`OrderRejected`. A reduce-only option order carries Alpaca's ``position_intent``
+(``sell_to_close`` / ``buy_to_close``), so Alpaca refuses it rather than open a position.
+Option positions come back with ``instrument_type`` option; orders and fills carry the OCC
+symbol.
+
 Notional orders: a request with ``notional`` is sent as a dollar amount (``notional`` instead
 of ``qty``; Alpaca takes those as market ``day`` orders and fills a fractional quantity). Alpaca
 reports no quantity for them until they fill, so their :class:`~core.domain.BrokerOrder` carries
@@ -75,9 +88,10 @@ import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pydantic
 import requests
@@ -91,7 +105,7 @@ with warnings.catch_warnings():
     from alpaca.common.enums import Sort
     from alpaca.common.exceptions import APIError
     from alpaca.trading.client import TradingClient
-    from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus
+    from alpaca.trading.enums import OrderClass, OrderSide, PositionIntent, QueryOrderStatus
     from alpaca.trading.enums import TimeInForce as AlpacaTimeInForce
     from alpaca.trading.models import Order as AlpacaOrder
     from alpaca.trading.models import Position as AlpacaPosition
@@ -131,6 +145,7 @@ from core.domain import (
     bracket_leg_ids,
     utcnow,
 )
+from core.options.occ import OptionContract, is_occ, parse_occ
 from core.ports import BrokerError, BrokerUnavailable, OrderRejected, UnknownOrder
 
 log = logging.getLogger("axion.brokers.alpaca")
@@ -148,12 +163,15 @@ __all__ = [
     "map_status",
     "mask",
     "never_connected",
+    "option_contract",
 ]
 
 #: Equity at or above which the pattern-day-trader limit does not apply.
 PDT_EQUITY_THRESHOLD = Decimal(25_000)
 _CENT = Decimal("0.01")
 _SUB_DOLLAR_TICK = Decimal("0.0001")
+#: Option contracts trade until the close of their expiry date, New York time.
+_NEW_YORK = ZoneInfo("America/New_York")
 #: Recovery reads activities from this long before the stream went down (clock skew, messages
 #: in flight when the connection broke).
 _RECOVERY_SLACK = timedelta(seconds=30)
@@ -224,9 +242,10 @@ def _utc(ts: datetime | None) -> datetime | None:
     return ts.astimezone(UTC)
 
 
-def _tick(price: Decimal, rounding: str, name: str) -> float:
-    """``price`` on Alpaca's tick (a cent; 0.0001 below one dollar), as the SDK wants it."""
-    step = _CENT if price >= 1 else _SUB_DOLLAR_TICK
+def _tick(price: Decimal, rounding: str, name: str, *, option: bool = False) -> float:
+    """``price`` on Alpaca's tick (a cent; 0.0001 below one dollar for shares, a cent at any
+    price for option premiums), as the SDK wants it."""
+    step = _CENT if price >= 1 or option else _SUB_DOLLAR_TICK
     value = price.quantize(step, rounding=rounding)
     if value <= 0:
         raise OrderRejected(f"invalid order: {name} {price} rounds to zero", "invalid")
@@ -236,6 +255,68 @@ def _tick(price: Decimal, rounding: str, name: str) -> float:
 def _limit_rounding(side: Side) -> str:
     """Round a limit price away from the market: a buy never pays more, a sell never gets less."""
     return ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+
+
+def option_contract(request: OrderRequest, today: date | None = None) -> OptionContract | None:
+    """The contract of an option order, None for any other instrument (an OCC symbol or
+    ``instrument_type`` option makes an order an option order). Raises :class:`OrderRejected`
+    for what Alpaca does not take for options, before anything is sent: the OCC symbol sent as
+    another instrument type (``bad_instrument``), a symbol that is not a compact OCC symbol or a
+    contract past its expiry date (``today`` in New York; ``unknown_symbol``), a notional amount
+    or a fractional quantity (``bad_quantity``), an order type other than market or limit
+    (``bad_type``: brackets and trailing stops are not supported for options) and a time in
+    force other than ``day`` (``bad_tif``)."""
+    symbol = request.symbol
+    if request.instrument_type is not InstrumentType.OPTION and not is_occ(symbol):
+        return None
+    if request.instrument_type is not InstrumentType.OPTION:
+        raise OrderRejected(
+            f"{symbol} is an option contract: send it with instrument_type 'option'",
+            "bad_instrument",
+        )
+    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
+        raise OrderRejected(
+            f"bad option symbol {symbol!r}: use the compact OCC symbol (root + YYMMDD + C/P + "
+            "8-digit strike, e.g. SPY261120C00590000)",
+            "unknown_symbol",
+        )
+    contract = parse_occ(symbol)
+    if request.notional is not None:
+        raise OrderRejected(
+            "options trade in whole contracts: a notional (dollar amount) order is not "
+            f"supported ({symbol})",
+            "bad_quantity",
+        )
+    if request.qty != request.qty.to_integral_value():
+        raise OrderRejected(
+            f"bad quantity {request.qty}: options trade in whole contracts, fractional "
+            f"contracts are not supported ({symbol})",
+            "bad_quantity",
+        )
+    kind = request.order_type
+    if kind in (OrderType.BRACKET, OrderType.TRAILING_STOP):
+        raise OrderRejected(
+            f"{kind.value.replace('_', ' ')} orders are not supported for options ({symbol})",
+            "bad_type",
+        )
+    if kind not in (OrderType.MARKET, OrderType.LIMIT):
+        raise OrderRejected(
+            f"option orders are market or limit orders, not {kind.value} ({symbol})", "bad_type"
+        )
+    if request.time_in_force is not TimeInForce.DAY:
+        raise OrderRejected(
+            f"option orders use time in force 'day', not '{request.time_in_force.value}' "
+            f"({symbol})",
+            "bad_tif",
+        )
+    session = today or datetime.now(_NEW_YORK).date()
+    if contract.expiry < session:
+        raise OrderRejected(
+            f"option {symbol} ({contract}) expired on {contract.expiry.isoformat()}: it no "
+            "longer trades",
+            "unknown_symbol",
+        )
+    return contract
 
 
 def map_status(order: AlpacaOrder) -> OrderStatus:
@@ -301,6 +382,9 @@ def _describe(request: OrderRequest) -> str:
     """An order's side, size and symbol for messages (``buy $100.50 of AAPL`` for notional)."""
     if request.notional is not None:
         return f"{request.side} ${request.notional} of {request.symbol}"
+    if request.instrument_type is InstrumentType.OPTION:
+        unit = "contract" if request.qty == 1 else "contracts"
+        return f"{request.side} {request.qty} {request.symbol} {unit}"
     return f"{request.side} {request.qty} {request.symbol}"
 
 
@@ -421,8 +505,9 @@ class AlpacaBroker:
     ``https://api.alpaca.markets`` live) and ``stream_url`` the complete trade-stream URL
     (``wss://paper-api.alpaca.markets/stream`` / ``wss://api.alpaca.markets/stream``). Call
     ``connect()`` before use (methods raise :class:`BrokerUnavailable` otherwise) and
-    ``close()`` to stop the stream thread. ``reduce_only`` is not sent: Alpaca has no such flag
-    for equities, so it is not enforced there.
+    ``close()`` to stop the stream thread. ``reduce_only`` is not sent for equities (Alpaca has
+    no such flag for them, so it is not enforced there); a reduce-only option order is sent
+    with a closing ``position_intent``.
     """
 
     def __init__(
@@ -1316,7 +1401,8 @@ class AlpacaBroker:
 
     # ------------------------------------------------------------------ Broker: orders
     def _sdk_request(self, request: OrderRequest) -> AlpacaOrderRequest:
-        """Our order as an alpaca-py request (prices on Alpaca's tick)."""
+        """Our order as an alpaca-py request (prices on Alpaca's tick). Option orders are
+        checked first (:func:`option_contract`)."""
         side = request.side
         common: dict[str, Any] = {
             "symbol": request.symbol,
@@ -1328,6 +1414,24 @@ class AlpacaBroker:
         kind = request.order_type
         limit = request.limit_price
         stop = request.stop_price
+        if option_contract(request) is not None:
+            if request.reduce_only:  # Alpaca then refuses an order that would open a position
+                closing = {
+                    Side.SELL: PositionIntent.SELL_TO_CLOSE,
+                    Side.BUY: PositionIntent.BUY_TO_CLOSE,
+                }
+                common["position_intent"] = closing[side]
+            try:
+                if kind is OrderType.LIMIT:
+                    assert limit is not None
+                    price = _tick(limit, _limit_rounding(side), "limit_price", option=True)
+                    return LimitOrderRequest(**common, limit_price=price)
+                return MarketOrderRequest(**common)
+            except (pydantic.ValidationError, ValueError) as exc:
+                raise OrderRejected(
+                    f"invalid order: alpaca-py refused it: {self._scrub(str(exc)).splitlines()[0]}",
+                    "invalid",
+                ) from None
         try:
             if request.notional is not None:
                 # a market day order (OrderRequest checks that); whole cents survive the float
@@ -1504,6 +1608,13 @@ class AlpacaBroker:
                 return OrderRejected(
                     f"insufficient buying power for {what}{detail} (Alpaca: {message})",
                     "buying_power",
+                )
+            if request.instrument_type is InstrumentType.OPTION and (
+                "insufficient qty" in lowered or "underlying" in lowered or "short" in lowered
+            ):
+                return OrderRejected(
+                    f"insufficient contracts or cover for {what} (Alpaca: {message})",
+                    "insufficient_qty",
                 )
             if "insufficient qty" in lowered or "short" in lowered:
                 return OrderRejected(

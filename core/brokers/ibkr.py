@@ -52,6 +52,19 @@ Errors
     Notional (dollar amount) orders are refused with :class:`OrderRejected` (``unsupported``)
     before anything is sent: the TWS API orders take a quantity.
 
+Options
+    An option order names the contract by its compact OCC symbol (``SPY261120C00590000``) with
+    ``instrument_type`` option. The adapter builds ``Option(underlying, 'YYYYMMDD', strike,
+    'C'|'P', exchange, multiplier='100', currency)`` and qualifies it (``reqContractDetails``;
+    cached by symbol); a contract TWS does not know (error ``200``) is refused with
+    :class:`OrderRejected` (``unknown_symbol``) carrying TWS's reason, before any order is
+    placed. Quantities are whole contracts, prices per share of premium; option orders are
+    market or limit ``day`` orders, checked before anything is sent (see
+    :func:`option_contract`). Executions, orders and positions of ``OPT`` contracts are
+    reported under the compact OCC symbol (from the contract's ``localSymbol``, else its
+    fields); a position's average price is per share (TWS's ``avgCost`` of an option is per
+    contract: it is divided by the multiplier), positions carry ``instrument_type`` option.
+
 Disconnects
     On ib_insync's ``disconnectedEvent`` (unless ``close()`` caused it) the adapter reconnects
     in the background with exponential backoff (``reconnect_delay`` doubling up to
@@ -71,11 +84,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from ib_insync import IB, Contract, ExecutionFilter, Stock, Trade
+from ib_insync import IB, Contract, ExecutionFilter, Option, Stock, Trade
 from ib_insync import Fill as IbFill
 from ib_insync import Order as IbOrder
 
@@ -96,6 +110,7 @@ from core.domain import (
     TimeInForce,
     bracket_leg_ids,
 )
+from core.options.occ import MULTIPLIER, OptionContract, Right, is_occ, parse_occ
 from core.ports import BrokerUnavailable, OrderRejected, UnknownOrder, UnknownSymbol
 
 log = logging.getLogger(__name__)
@@ -166,6 +181,8 @@ _FROM_IB_TYPE = {
     "TRAIL LIMIT": OrderType.TRAILING_STOP,
     "MOC": OrderType.MARKET_ON_CLOSE,
 }
+#: Option contracts trade until the close of their expiry date, New York time.
+_NEW_YORK = ZoneInfo("America/New_York")
 _UNACKNOWLEDGED = frozenset({"", "PendingSubmit", "ApiPending"})
 _CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 _UNSET_LIMIT = 1e300
@@ -199,6 +216,77 @@ def to_decimal(value: Any) -> Decimal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def option_contract(request: OrderRequest, today: date | None = None) -> OptionContract | None:
+    """The contract of an option order, None for any other instrument (an OCC symbol or
+    ``instrument_type`` option makes an order an option order). Raises :class:`OrderRejected`
+    before anything is sent for: the OCC symbol sent as another instrument type
+    (``bad_instrument``), a symbol that is not a compact OCC symbol or a contract past its
+    expiry date (``today`` in New York; ``unknown_symbol``), a notional amount or a fractional
+    quantity (``bad_quantity``), an order type other than market or limit (``bad_type``) and a
+    time in force other than ``day`` (``bad_tif``)."""
+    symbol = request.symbol
+    if request.instrument_type is not InstrumentType.OPTION and not is_occ(symbol):
+        return None
+    if request.instrument_type is not InstrumentType.OPTION:
+        raise OrderRejected(
+            f"{symbol} is an option contract: send it with instrument_type 'option'",
+            "bad_instrument",
+        )
+    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
+        raise OrderRejected(
+            f"bad option symbol {symbol!r}: use the compact OCC symbol (root + YYMMDD + C/P + "
+            "8-digit strike, e.g. SPY261120C00590000)",
+            "unknown_symbol",
+        )
+    contract = parse_occ(symbol)
+    if request.notional is not None:
+        raise OrderRejected(
+            "options trade in whole contracts: a notional (dollar amount) order is not "
+            f"supported ({symbol})",
+            "bad_quantity",
+        )
+    if request.qty != request.qty.to_integral_value():
+        raise OrderRejected(
+            f"bad quantity {request.qty}: options trade in whole contracts, fractional "
+            f"contracts are not supported ({symbol})",
+            "bad_quantity",
+        )
+    kind = request.order_type
+    if kind not in (OrderType.MARKET, OrderType.LIMIT):
+        raise OrderRejected(
+            f"option orders are market or limit orders, not {kind.value} ({symbol})", "bad_type"
+        )
+    if request.time_in_force is not TimeInForce.DAY:
+        raise OrderRejected(
+            f"option orders use time in force 'day', not '{request.time_in_force.value}' "
+            f"({symbol})",
+            "bad_tif",
+        )
+    session = today or datetime.now(_NEW_YORK).date()
+    if contract.expiry < session:
+        raise OrderRejected(
+            f"option {symbol} ({contract}) expired on {contract.expiry.isoformat()}: it no "
+            "longer trades",
+            "unknown_symbol",
+        )
+    return contract
+
+
+def contract_symbol(contract: Contract) -> str:
+    """Our symbol for an IB contract: the ticker of a stock, the compact OCC symbol of an
+    option (from its ``localSymbol``, else from its expiry, strike and right)."""
+    if contract.secType != "OPT":
+        return contract.symbol
+    try:
+        if contract.localSymbol:
+            return parse_occ(contract.localSymbol).symbol
+        expiry = datetime.strptime(contract.lastTradeDateOrContractMonth[:8], "%Y%m%d").date()
+        right = Right.from_letter(contract.right)
+        return OptionContract(contract.symbol, expiry, to_decimal(contract.strike), right).symbol
+    except ValueError:
+        return contract.localSymbol or contract.symbol
 
 
 @dataclass(slots=True)
@@ -602,7 +690,8 @@ class IBKRBroker:
         )
 
     async def get_positions(self) -> list[Position]:
-        """Open positions; prices from the portfolio stream where TWS sent one."""
+        """Open positions; prices from the portfolio stream where TWS sent one. Options come
+        under their compact OCC symbol, in contracts, with prices per share."""
         self._require_connected()
         account = self._account_name()
         items = self.ib.portfolio(account) if account else self.ib.portfolio()
@@ -614,10 +703,12 @@ class IBKRBroker:
                 continue
             contract = p.contract
             multiplier = to_decimal(contract.multiplier) if contract.multiplier else Decimal(1)
+            if contract.secType == "OPT" and not multiplier:
+                multiplier = MULTIPLIER
             price = prices.get(contract.conId)
             positions.append(
                 Position(
-                    symbol=contract.symbol if contract.secType == "STK" else contract.localSymbol,
+                    symbol=contract_symbol(contract),
                     qty=qty,
                     avg_entry_price=to_decimal(p.avgCost) / (multiplier or Decimal(1)),
                     current_price=price if price else None,
@@ -629,15 +720,49 @@ class IBKRBroker:
         return positions
 
     # ------------------------------------------------------------------ orders
-    async def _contract(self, symbol: str) -> Contract:
-        """The qualified stock contract (cached); :class:`UnknownSymbol` if IB has none."""
+    async def qualify(self, symbol: str) -> Contract:
+        """The qualified IB contract for one of our symbols: a stock ticker, or the OCC symbol
+        of an option. Raises :class:`UnknownSymbol` (with TWS's reason) if IB has none, and
+        :class:`BrokerUnavailable` if TWS cannot be asked."""
+        self._require_connected()
+        option = parse_occ(symbol) if is_occ(symbol) else None
+        return await self._contract(symbol, option)
+
+    async def _contract(self, symbol: str, option: OptionContract | None = None) -> Contract:
+        """The qualified contract (cached): a stock, or ``option``; :class:`UnknownSymbol` if
+        IB has none."""
         contract = self._contracts.get(symbol)
         if contract is not None:
             return contract
-        candidate = Stock(symbol, self.exchange, self.currency)
-        qualified = await self._request(lambda: self.ib.qualifyContractsAsync(candidate))
+        candidate: Contract
+        if option is None:
+            candidate = Stock(symbol, self.exchange, self.currency)
+            what = f"{self.currency} stock {symbol!r} on {self.exchange}"
+        else:
+            candidate = Option(
+                option.underlying,
+                f"{option.expiry:%Y%m%d}",
+                float(option.strike),
+                option.right.letter,
+                self.exchange,
+                multiplier=str(int(MULTIPLIER)),
+                currency=self.currency,
+            )
+            what = f"{self.currency} option {option.symbol} ({option}) on {self.exchange}"
+        errors: list[tuple[int, str]] = []
+
+        def on_error(req_id: int, code: int, message: str, about: Any = None) -> None:
+            if about is candidate:
+                errors.append((code, message))
+
+        self.ib.errorEvent += on_error
+        try:
+            qualified = await self._request(lambda: self.ib.qualifyContractsAsync(candidate))
+        finally:
+            self.ib.errorEvent -= on_error
         if not qualified:
-            raise UnknownSymbol(f"IB has no {self.currency} stock {symbol!r} on {self.exchange}")
+            detail = f": {describe_ib_error(*errors[-1])}" if errors else ""
+            raise UnknownSymbol(f"IB has no {what}{detail}")
         self._contracts[symbol] = qualified[0]
         return qualified[0]
 
@@ -713,11 +838,13 @@ class IBKRBroker:
         """Place the order (a bracket as three linked orders) and wait for TWS to take it.
 
         Raises :class:`OrderRejected` for a duplicate client order id (``duplicate``; the id of
-        a rejected order may be used again), an unknown symbol (``unknown_symbol``) and any TWS
-        rejection while acknowledging (the IB code); :class:`BrokerUnavailable` when TWS cannot
-        be reached or does not answer within ``ack_timeout`` (the order may exist: look it up
-        by client order id).
+        a rejected order may be used again), an unknown symbol or option contract
+        (``unknown_symbol``, with TWS's reason), an option order outside the option rules
+        (:func:`option_contract`) and any TWS rejection while acknowledging (the IB code);
+        :class:`BrokerUnavailable` when TWS cannot be reached or does not answer within
+        ``ack_timeout`` (the order may exist: look it up by client order id).
         """
+        option = option_contract(request)
         if request.notional is not None:
             raise OrderRejected(
                 "notional (dollar amount) orders are not supported by Interactive Brokers; "
@@ -737,10 +864,11 @@ class IBKRBroker:
                     "duplicate",
                 )
         try:
-            contract = await self._contract(request.symbol)
+            contract = await self._contract(request.symbol, option)
         except UnknownSymbol as exc:
+            what = "option contract" if option is not None else "symbol"
             raise OrderRejected(
-                f"unknown symbol {request.symbol!r}: {exc}", "unknown_symbol"
+                f"unknown {what} {request.symbol!r}: {exc}", "unknown_symbol"
             ) from exc
         except BrokerUnavailable as exc:  # only the contract was asked for
             raise BrokerNotReached(
@@ -862,7 +990,7 @@ class IBKRBroker:
                 return None
             rec = _Tracked(
                 client_order_id=ref,
-                symbol=trade.contract.symbol,
+                symbol=contract_symbol(trade.contract),
                 side=Side.BUY if trade.order.action == "BUY" else Side.SELL,
                 qty=to_decimal(trade.order.totalQuantity),
                 order_type=_FROM_IB_TYPE.get(trade.order.orderType, OrderType.MARKET),
@@ -988,7 +1116,7 @@ class IBKRBroker:
         return Fill(
             fill_id=ex.execId,
             client_order_id=ex.orderRef or f"ibkr-{ex.permId}",
-            symbol=fill.contract.symbol,
+            symbol=contract_symbol(fill.contract),
             side=Side.BUY if ex.side == "BOT" else Side.SELL,
             qty=to_decimal(ex.shares),
             price=to_decimal(ex.price),
@@ -1140,7 +1268,7 @@ class IBKRBroker:
         return BrokerOrder(
             client_order_id=client_order_id,
             broker_order_id=str(order.permId or order.orderId),
-            symbol=trade.contract.symbol,
+            symbol=contract_symbol(trade.contract),
             side=Side.BUY if order.action == "BUY" else Side.SELL,
             qty=qty,
             status=self._status(trade.orderStatus.status, ib_filled, qty, None),

@@ -40,6 +40,49 @@ quantity becomes what was bought, so the fill leaves it ``filled``.
 
 Marks: positions and equity are marked at the quote mid ``(bid + ask) / 2``.
 
+Options: an option order has ``instrument_type`` option and the compact OCC symbol
+(``SPY261120C00590000``; an OCC symbol sent as another instrument type is refused), ``qty`` in
+whole contracts and prices per share of premium. The market knows a contract when it quotes
+it (contracts need not be listed in ``market.symbols()``).
+
+* Admission: market or limit orders, time in force ``day``, whole contracts, no notional
+  amount. Buying opens or adds; selling only closes a long: a sell larger than the long
+  position less the working sells of the contract is refused ("selling options to open is not
+  supported", code ``short_disabled``), reduce-only or not, whatever ``allow_short`` says. An
+  order on a contract past its expiry close, or that would only work in a session after its
+  expiry, is refused (code ``expired``). Client order ids starting with ``ax-x-`` are reserved.
+* Fills: in full at the touch with no impact and no participation cap
+  (:mod:`core.brokers.paper_fills` explains why and the resting-limit rule).
+* Money: everything is multiplied by 100 (:data:`core.options.occ.MULTIPLIER`). Cash moves by
+  ``price * contracts * 100`` plus the commission (``CommissionSchedule.per_contract`` per
+  contract, zero by default); the buying-power check needs ``opening * reference * 100 +
+  commission`` within both the buying power and the cash (options are paid in full, never on
+  margin); equity, market values, daily P&L and realized P&L count ``qty * price * 100``.
+  Positions carry ``instrument_type`` option and per-share prices, like every broker's option
+  positions: ``Position.market_value`` and ``unrealized_pnl`` (and the position's own
+  ``realized_pnl``) are per share of premium times contracts, to be multiplied by 100 by the
+  reader (as :func:`core.risk.model.contract_multiplier` does).
+* Expiry: a contract expires at the close of its expiry date's session (an early close counts;
+  the last session before it when that date is no session). When the broker next walks the
+  clock past that close (``updates()``, ``submit_order``, ``cancel_order``, ``cancel_all``), in
+  time order with the other events: working orders on the contract expire at the close (event
+  ``EXPIRED``, reason "option expired: ..."), then a position still held is settled in cash at
+  its intrinsic value ``max(0, S - K)`` (call) or ``max(0, K - S)`` (put), ``S`` being the
+  underlying's last 1-minute close at or before the close (else its quote's last price; if the
+  market does not know the underlying, the option's own last price), and removed. Out of the
+  money it closes at price 0 ("expired worthless"). The settlement is a filled order the broker
+  creates: client order id ``ax-x-<occ>-<yyyymmdd>`` (the contract's expiry date), a broker
+  order id from the usual sequence, side ``sell`` (closing the long), ``qty`` the contracts
+  held, market, reduce-only, instrument type option, status ``filled``, ``reason`` the
+  settlement text. ``updates()`` reports it as one ``BrokerEvent(kind=FILL, status=FILLED,
+  client_order_id="ax-x-<occ>-<yyyymmdd>", at=close, reason=...)`` whose ``fill`` has
+  ``fill_id`` ``expiry-<occ>-<yyyymmdd>``, ``price`` the intrinsic value (0 when worthless),
+  ``commission`` 0, ``expected_price`` None and ``at`` the close; no ``ACCEPTED`` event comes
+  before it. It is booked like a sale (cash ``+ price * contracts * 100``, realized P&L
+  ``(price - average entry) * contracts * 100``) but never counts as a day trade. It is saved
+  with the account in one ledger write, so a restart never settles twice; ``get_order``,
+  ``get_orders("closed")``, ``get_fills`` and :meth:`PaperBroker.settled_expiries` show it.
+
 Other rules, detailed where they are implemented:
 
 * prices, impact, participation, stop-limit and trailing-stop rules: :mod:`core.brokers.paper_fills`
@@ -74,7 +117,13 @@ from core.brokers.paper_account import (
     regt_buying_power,
 )
 from core.brokers.paper_config import PaperConfig
-from core.brokers.paper_engine import IOC_REASON, PaperEngine
+from core.brokers.paper_engine import (
+    IOC_REASON,
+    SETTLEMENT_FILL_PREFIX,
+    SETTLEMENT_ID_PREFIX,
+    PaperEngine,
+    option_contract,
+)
 from core.brokers.paper_fills import (
     PriceContext,
     immediate_fill,
@@ -102,6 +151,7 @@ from core.domain import (
     BrokerEvent,
     BrokerOrder,
     Fill,
+    InstrumentType,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -111,6 +161,7 @@ from core.domain import (
     TimeInForce,
     bracket_leg_ids,
 )
+from core.options.occ import MULTIPLIER
 from core.ports import (
     BrokerUnavailable,
     MarketData,
@@ -268,19 +319,28 @@ class PaperBroker(PaperEngine):
         on-close order) while the market is closed, a reduce-only order that would open, a short
         sale when shorting is disabled, a 4th day trade in 5 sessions under PDT protection,
         insufficient buying power, and a notional order while fractional shares are disabled
-        (or with no price to size it at)."""
+        (or with no price to size it at). Option orders are also refused for fractional
+        contracts, an order type other than market/limit or a time in force other than day, a
+        sell beyond the long position (selling to open), and an expired contract (see the
+        module docstring)."""
         self._require_connected()
         market = self.market
         now = market.clock.now()
         symbol = request.symbol
         self._check_ids(request)
-        if symbol not in market.symbols():
+        option = request.instrument_type == InstrumentType.OPTION or (
+            option_contract(symbol) is not None
+        )
+        # option contracts are too many to list: the market knows one if it quotes it
+        if not option and symbol not in market.symbols():
             raise OrderRejected(f"unknown symbol {symbol!r}", "unknown_symbol")
         check_request(request, self.config)
         await self._advance()  # the books as of now: earlier fills count for the checks
         session = market.calendar.session_date(now)
         tif = request.time_in_force
         working_kind = working_type(request)
+        if option:
+            self._check_option_expiry(request, now, session)
         if session is None:
             if tif is TimeInForce.IOC:
                 raise OrderRejected("market closed for an ioc order", "market_closed")
@@ -307,6 +367,8 @@ class PaperBroker(PaperEngine):
                     "no_price",
                 )
         opening = opening_quantity(self.account.position_qty(symbol), side, size)
+        if option and side is Side.SELL:
+            self._check_option_sell(request)
         if request.reduce_only and opening > 0:
             raise OrderRejected(
                 f"reduce-only order would open or increase a position: {side.value} "
@@ -353,8 +415,57 @@ class PaperBroker(PaperEngine):
         self._save()
         return ack
 
+    def _check_option_expiry(
+        self, request: OrderRequest, now: datetime, session: date | None
+    ) -> None:
+        """Refuse an option order once the contract has expired, or when the session the order
+        would work in comes after its expiry."""
+        expiry = self._expiry_of(request.symbol)
+        if expiry is None:
+            raise OrderRejected(
+                f"{request.symbol}: the calendar has no session for its expiry", "expired"
+            )
+        expiry_session, close = expiry
+        if now >= close:
+            raise OrderRejected(
+                f"option {request.symbol} expired at the close of {expiry_session}", "expired"
+            )
+        calendar = self.market.calendar
+        works_in = session
+        if works_in is None:
+            works_in = calendar.session_date(calendar.next_open(now))
+        if works_in is not None and works_in > expiry_session:
+            raise OrderRejected(
+                f"option {request.symbol} expires at the close of {expiry_session}, before the "
+                f"session of {works_in} this order would work in",
+                "expired",
+            )
+
+    def _check_option_sell(self, request: OrderRequest) -> None:
+        """Options are bought and sold to close only: a sell must fit in the long position less
+        what working sells of the contract already cover."""
+        symbol = request.symbol
+        held = max(ZERO, self.account.position_qty(symbol))
+        sells = (o for o in self._working.values() if o.symbol == symbol and o.side is Side.SELL)
+        selling = sum((o.remaining for o in sells), ZERO)
+        free = max(ZERO, held - selling)
+        if request.qty > free:
+            covered = f", {selling} of it already covered by working sells" if selling else ""
+            raise OrderRejected(
+                f"selling options to open is not supported: sell {request.qty} {symbol} "
+                f"exceeds the long position of {held} contracts{covered}; options are bought "
+                "and sold to close only",
+                "short_disabled",
+            )
+
     def _check_ids(self, request: OrderRequest) -> None:
         coid = request.client_order_id
+        if coid.startswith(SETTLEMENT_ID_PREFIX):
+            raise OrderRejected(
+                f"client_order_id {coid!r}: ids starting with {SETTLEMENT_ID_PREFIX!r} are "
+                "reserved for option expiry settlements",
+                "reserved_id",
+            )
         taken = [coid]
         if request.order_type is OrderType.BRACKET:
             taken.extend(bracket_leg_ids(coid))
@@ -400,14 +511,25 @@ class PaperBroker(PaperEngine):
         )
         reserved = sum((o.reserved for o in self._working.values()), ZERO)
         available = buying_power - reserved
-        needed = opening * ref + self.config.commission.estimate(size, ref)
+        schedule = self.config.commission
+        paid_in_full = ""
+        if request.instrument_type == InstrumentType.OPTION:
+            # premium per share times 100 per contract; options are paid in full, never on margin
+            needed = opening * ref * MULTIPLIER + schedule.for_option_fill(size)
+            cash = self.account.cash - reserved
+            if cash < available:
+                available = cash
+                paid_in_full = f"; options are paid in full from cash {self.account.cash:,.2f}"
+        else:
+            needed = opening * ref + schedule.estimate(size, ref)
         if needed > available:
             held = f", {reserved:,.2f} of it held by open orders" if reserved else ""
             what = f"{size}" if request.notional is None else f"${request.notional} of"
             raise OrderRejected(
                 f"insufficient buying power: {request.side.value} {what} "
                 f"{request.symbol} needs {needed:,.2f} but {max(available, ZERO):,.2f} is "
-                f"available (buying power {buying_power:,.2f} at {multiplier}x{held})",
+                f"available (buying power {buying_power:,.2f} at {multiplier}x{held}"
+                f"{paid_in_full})",
                 "buying_power",
             )
 
@@ -480,6 +602,14 @@ class PaperBroker(PaperEngine):
                 count += 1
         self._save()
         return count
+
+    def settled_expiries(self) -> list[Fill]:
+        """The expiry settlements of options held through their expiry close, oldest first:
+        fills with ``fill_id`` ``expiry-<occ>-<yyyymmdd>`` on orders ``ax-x-<occ>-<yyyymmdd>``
+        (see the module docstring)."""
+        self._require_connected()
+        found = [f for f in self._fills if f.fill_id.startswith(SETTLEMENT_FILL_PREFIX)]
+        return sorted(found, key=fill_sort_key)
 
     async def updates(self) -> list[BrokerEvent]:
         """Walk the market up to now and return the events since the last call, oldest first."""

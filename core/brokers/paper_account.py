@@ -3,9 +3,11 @@ pattern-day-trader (PDT) record.
 
 Formulas (``mark`` = quote mid, see :class:`~core.brokers.paper.PaperBroker`):
 
-* ``equity = cash + sum(qty * mark)`` (``qty`` signed; shorts add negative value).
-* ``long_market_value = sum(qty * mark for qty > 0)``; ``short_market_value`` is the same sum
-  over shorts (negative). ``gross = long_market_value - short_market_value``.
+* ``equity = cash + sum(qty * mark * m)`` (``qty`` signed; shorts add negative value), where
+  ``m`` is the contract multiplier: 100 for options (``qty`` in contracts, prices per share of
+  premium), 1 for everything else. Cash and realized P&L move by ``qty * price * m`` too.
+* ``long_market_value = sum(qty * mark * m for qty > 0)``; ``short_market_value`` is the same
+  sum over shorts (negative). ``gross = long_market_value - short_market_value``.
 * ``multiplier = intraday_multiplier`` (4x) when ``equity >= pdt_equity_threshold`` and the
   market is in a session, else ``overnight_multiplier`` (2x); the multiplier used is
   ``min(multiplier, leverage_limit)``.
@@ -26,13 +28,19 @@ overnight after buying more today counts as a day trade.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from core.brokers.paper_config import PaperConfig
-from core.brokers.paper_state import dec_or_none, dec_str, time_or_none, time_str
+from core.brokers.paper_state import (
+    contract_multiplier,
+    dec_or_none,
+    dec_str,
+    time_or_none,
+    time_str,
+)
 from core.domain import (
     ZERO,
     AccountState,
@@ -99,7 +107,8 @@ class PaperAccount:
         long_value = ZERO
         short_value = ZERO
         for symbol, pos in self.positions.items():
-            value = pos.qty * marks.get(symbol, pos.avg_entry_price)
+            price = marks.get(symbol, pos.avg_entry_price)
+            value = pos.qty * price * contract_multiplier(pos.instrument_type)
             if value >= 0:
                 long_value += value
             else:
@@ -134,24 +143,37 @@ class PaperAccount:
         self.day_trades = {s: n for s, n in self.day_trades.items() if s >= oldest}
 
     # -- fills ---------------------------------------------------------------------------------
-    def apply_fill(self, fill: Fill, session: date, order_counted: bool = False) -> bool:
-        """Book ``fill`` (made in ``session``): cash, position, realized P&L, commission and the
-        day-trade record. Buys pay ``qty * price + commission``; sells receive
-        ``qty * price - commission``.
+    def apply_fill(
+        self,
+        fill: Fill,
+        session: date,
+        order_counted: bool = False,
+        instrument_type: InstrumentType = InstrumentType.STOCK,
+    ) -> bool:
+        """Book ``fill`` (made in ``session``) of an ``instrument_type``: cash, position,
+        realized P&L, commission and the day-trade record. Buys pay
+        ``qty * price * m + commission``; sells receive ``qty * price * m - commission``
+        (``m``: 100 for options, else 1). The position keeps per-share prices and carries
+        ``instrument_type``.
 
         ``order_counted`` says the fill's order already made a day trade in ``session``. Returns
         True when this fill makes a new day trade."""
         prev = self.positions.get(fill.symbol)
         prev_qty = ZERO if prev is None else prev.qty
         change = apply_fill_to_position(prev, fill)
+        instrument_type = InstrumentType(instrument_type)  # stored requests hold plain strings
+        multiplier = contract_multiplier(instrument_type)
         sign = fill.side.sign
-        self.cash -= fill.qty * fill.price * sign + fill.commission
-        self.realized_pnl += change.realized_pnl
+        self.cash -= fill.qty * fill.price * sign * multiplier + fill.commission
+        self.realized_pnl += change.realized_pnl * multiplier
         self.commissions += fill.commission
-        if change.position.qty == 0:
+        position = change.position
+        if position.qty == 0:
             self.positions.pop(fill.symbol, None)
         else:
-            self.positions[fill.symbol] = change.position
+            if position.instrument_type is not instrument_type:
+                position = replace(position, instrument_type=instrument_type)
+            self.positions[fill.symbol] = position
 
         opposite = (prev_qty > 0 and sign < 0) or (prev_qty < 0 and sign > 0)
         reduced = min(fill.qty, abs(prev_qty)) if opposite else ZERO

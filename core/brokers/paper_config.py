@@ -112,12 +112,13 @@ class PaperConfig:
         return replace(self, **changes) if changes else self
 
 
-_COMMISSION_FIELDS = frozenset({"kind", "rate", "pct", "minimum", "max_pct"})
+_COMMISSION_FIELDS = frozenset({"kind", "rate", "pct", "minimum", "max_pct", "per_contract"})
 
 
 def commission_from_setting(value: Any) -> CommissionSchedule:
     """A commission schedule from its stored dict (``kind`` plus ``rate``, ``pct``,
-    ``minimum``, ``max_pct`` as numbers or decimal strings); unknown fields are refused."""
+    ``minimum``, ``max_pct`` and the options ``per_contract`` as numbers or decimal strings);
+    unknown fields are refused."""
     if isinstance(value, CommissionSchedule):
         return value
     if not isinstance(value, Mapping):
@@ -137,4 +138,5 @@ def commission_from_setting(value: Any) -> CommissionSchedule:
         pct=dec("pct"),
         minimum=dec("minimum"),
         max_pct=None if cap is None or cap == "" else to_decimal(cap, "commission max_pct"),
+        per_contract=dec("per_contract"),
     )

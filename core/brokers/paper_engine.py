@@ -6,8 +6,10 @@ bracket legs, persistence through the ledger, and the market lookups they need.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from core.brokers.paper_account import (
     PDT_WINDOW_SESSIONS,
@@ -22,24 +24,32 @@ from core.brokers.paper_fills import (
 )
 from core.brokers.paper_state import (
     PaperOrder,
+    contract_multiplier,
     fill_from_dict,
     fill_sort_key,
     fill_to_dict,
 )
 from core.domain import (
+    EXPIRY_SETTLEMENT_PREFIX,
     ZERO,
     Bar,
     BrokerEvent,
     EventKind,
     Fill,
+    InstrumentType,
+    OrderRequest,
     OrderStatus,
     OrderType,
     Position,
     Quote,
+    Side,
     TimeInForce,
+    ValidationError,
     bracket_leg_ids,
     bracket_leg_requests,
+    round_price,
 )
+from core.options.occ import OptionContract, Right, parse_occ
 from core.ports import (
     BrokerUnavailable,
     MarketData,
@@ -51,6 +61,39 @@ _TINY = timedelta(microseconds=1)
 IOC_REASON = "ioc: unfilled quantity cancelled"
 _EXPIRED_REASON = "day order expired at the session close"
 _EVENT_FOR = {OrderStatus.CANCELLED: EventKind.CANCELLED, OrderStatus.EXPIRED: EventKind.EXPIRED}
+_OPTION_EXPIRED_REASON = (
+    "option expired: working order cancelled at the close of its expiry session"
+)
+#: Client order ids of expiry settlements start with this (reserved: refused on submission).
+SETTLEMENT_ID_PREFIX = EXPIRY_SETTLEMENT_PREFIX
+#: Fill ids of expiry settlements start with this.
+SETTLEMENT_FILL_PREFIX = "expiry-"
+
+
+@lru_cache(maxsize=4096)
+def option_contract(symbol: str) -> OptionContract | None:
+    """The contract an OCC symbol names, or None for any other symbol."""
+    try:
+        return parse_occ(symbol)
+    except ValidationError:
+        return None
+
+
+def settlement_ids(symbol: str, expiry: date) -> tuple[str, str]:
+    """``(client_order_id, fill_id)`` of the settlement of ``symbol`` expiring on ``expiry``:
+    ``ax-x-<occ>-<yyyymmdd>`` and ``expiry-<occ>-<yyyymmdd>``."""
+    stamp = f"{expiry:%Y%m%d}"
+    return f"{SETTLEMENT_ID_PREFIX}{symbol}-{stamp}", f"{SETTLEMENT_FILL_PREFIX}{symbol}-{stamp}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Expiry:
+    """An option's expiry to settle at ``close`` (the close of ``session``)."""
+
+    symbol: str
+    contract: OptionContract
+    session: date
+    close: datetime
 
 
 def _order_seq(order: PaperOrder) -> int:
@@ -97,6 +140,7 @@ class PaperEngine:
         self._adv_cache: dict[str, tuple[date, Decimal]] = {}
         self._window_cache: tuple[date, frozenset[date]] | None = None
         self._sod_cache: tuple[date, Decimal] | None = None
+        self._expiry_cache: dict[date, tuple[date, datetime] | None] = {}
         self.account = PaperAccount(config.initial_cash)
 
     def _load(self) -> None:
@@ -139,9 +183,10 @@ class PaperEngine:
         self._dirty[order.client_order_id] = order
 
     async def _advance(self) -> None:
-        if not self._working:
-            return
         now = self.market.clock.now()
+        expiries = self._due_expiries(now)
+        if not self._working and not expiries:
+            return
         by_symbol: dict[str, list[PaperOrder]] = {}
         for order in self._working.values():
             by_symbol.setdefault(order.symbol, []).append(order)
@@ -160,16 +205,20 @@ class PaperEngine:
                 if o.deadline is not None and o.deadline <= now:
                     deadlines.append((o.deadline, n, o))
                     n += 1
-        # bars ending at a close are walked before that close's expiries and on-close fills
-        timeline: list[tuple[datetime, int, int, Bar | PaperOrder]] = [
+        # bars ending at a close are walked before that close's expiries and on-close fills,
+        # and options are settled after both
+        timeline: list[tuple[datetime, int, int, Bar | PaperOrder | _Expiry]] = [
             (t, 0, i, bar) for t, i, bar in bars
         ]
         timeline.extend((t, 1, i, o) for t, i, o in deadlines)
+        timeline.extend((e.close, 2, i, e) for i, e in enumerate(expiries))
         timeline.sort(key=lambda item: (item[0], item[1], item[2]))
         contexts: dict[str, PriceContext] = {}
         for _, _, _, item in timeline:
             if isinstance(item, Bar):
                 await self._on_bar(item, contexts)
+            elif isinstance(item, _Expiry):
+                await self._settle_expiry(item)
             else:
                 await self._on_deadline(item)
         for order in list(self._working.values()):
@@ -214,7 +263,12 @@ class PaperEngine:
             return
         deadline = order.deadline
         if not order.at_close:
-            self._finish(order, OrderStatus.EXPIRED, deadline, _EXPIRED_REASON)
+            reason = _EXPIRED_REASON
+            if order.is_option:
+                expiry = self._expiry_of(order.symbol)
+                if expiry is not None and deadline >= expiry[1]:
+                    reason = _OPTION_EXPIRED_REASON
+            self._finish(order, OrderStatus.EXPIRED, deadline, reason)
             return
         calendar = self.market.calendar
         session = calendar.session_date(deadline - _TINY)
@@ -246,7 +300,11 @@ class PaperEngine:
         coid = order.client_order_id
         if order.request.notional is not None:  # its size is what the dollar amount bought
             order.qty = order.filled_qty + qty
-        commission = self.config.commission.for_fill(qty, price, first_fill=order.fill_count == 0)
+        schedule = self.config.commission
+        if order.is_option:
+            commission = schedule.for_option_fill(qty)
+        else:
+            commission = schedule.for_fill(qty, price, first_fill=order.fill_count == 0)
         order.record_fill(qty, price, commission)
         fill = Fill(
             fill_id=f"{coid}-{order.fill_count}",
@@ -263,7 +321,9 @@ class PaperEngine:
             commission=commission,
             broker_order_id=order.broker_order_id,
         )
-        if self.account.apply_fill(fill, session, order.day_trade_session == session):
+        counted = order.day_trade_session == session
+        kind = order.request.instrument_type
+        if self.account.apply_fill(fill, session, counted, kind):
             order.day_trade_session = session
         self._account_dirty = True
         self._fills.append(fill)
@@ -296,6 +356,154 @@ class PaperEngine:
                 at,
                 order.broker_order_id,
                 status=status,
+                reason=reason,
+            )
+        )
+
+    # -- option expiry -----------------------------------------------------------------------
+    def _expiry_of(self, symbol: str) -> tuple[date, datetime] | None:
+        """``(session, close)`` at which the option ``symbol`` expires: the close of its expiry
+        date's session (an early close counts), or of the last session before it when the
+        expiry date is not a session. None for other symbols or a date the calendar cannot
+        place."""
+        contract = option_contract(symbol)
+        if contract is None:
+            return None
+        expiry = contract.expiry
+        if expiry not in self._expiry_cache:
+            calendar = self.market.calendar
+            try:
+                session = calendar.previous_session(datetime.combine(expiry, time(23, 59), UTC))
+                found: tuple[date, datetime] | None = (session, calendar.session_close(session))
+            except ValueError:
+                found = None
+            self._expiry_cache[expiry] = found
+        return self._expiry_cache[expiry]
+
+    def _due_expiries(self, now: datetime) -> list[_Expiry]:
+        """Options held, or with working orders, whose expiry close is at or before ``now`` and
+        that are not settled yet."""
+        symbols = {
+            symbol
+            for symbol, pos in self.account.positions.items()
+            if pos.instrument_type == InstrumentType.OPTION
+        }
+        symbols.update(o.symbol for o in self._working.values() if o.is_option)
+        due = []
+        for symbol in sorted(symbols):
+            contract = option_contract(symbol)
+            expiry = self._expiry_of(symbol)
+            if contract is None or expiry is None or expiry[1] > now:
+                continue
+            if settlement_ids(symbol, contract.expiry)[0] in self._orders:
+                continue
+            due.append(_Expiry(symbol, contract, expiry[0], expiry[1]))
+        return due
+
+    async def _underlying_close(self, expiry: _Expiry) -> tuple[Decimal, str] | None:
+        """The underlying's price at the expiry close and where it came from: the close of its
+        last 1-minute bar ending at or before the close, else its quote's last price. Failing
+        both (the market does not know the underlying), None."""
+        underlying = expiry.contract.underlying
+        try:
+            bars = await self.market.bars(underlying, "1Min", end=expiry.close, limit=1)
+            if bars:
+                return bars[-1].close, f"{underlying} closed at {bars[-1].close}"
+            quote = await self.market.quote(underlying)
+        except UnknownSymbol:
+            return None
+        return quote.last, f"{underlying} last {quote.last}"
+
+    async def _option_close(self, expiry: _Expiry) -> Decimal:
+        """The option's own last price at the expiry close (its last bar's close, else its
+        quote mid), floored at zero; zero when the market has nothing."""
+        try:
+            bars = await self.market.bars(expiry.symbol, "1Min", end=expiry.close, limit=1)
+            price = bars[-1].close if bars else (await self.market.quote(expiry.symbol)).mid
+        except UnknownSymbol:
+            return ZERO
+        return max(ZERO, round_price(price))
+
+    async def _settle_expiry(self, expiry: _Expiry) -> None:
+        """Settle an option held through its expiry close: working orders on it expire, and
+        the position closes at its intrinsic value ``max(0, S - K)`` for a call or
+        ``max(0, K - S)`` for a put (``S``: the underlying at the close), cash-settled, or at 0
+        when out of the money. The settlement is a filled order of its own (see
+        :mod:`core.brokers.paper`), booked like any fill with commission 0."""
+        symbol, close = expiry.symbol, expiry.close
+        for order in list(self._working.values()):
+            if order.symbol == symbol:
+                self._finish(order, OrderStatus.EXPIRED, close, _OPTION_EXPIRED_REASON)
+        pos = self.account.positions.get(symbol)
+        if pos is None or pos.qty == 0:
+            return
+        contract = expiry.contract
+        strike = contract.strike
+        underlying = await self._underlying_close(expiry)
+        if underlying is not None:
+            spot, seen = underlying
+            diff = spot - strike if contract.right is Right.CALL else strike - spot
+            price = max(ZERO, round_price(diff))
+            where = f"{seen}, strike {strike}"
+        else:
+            price = await self._option_close(expiry)
+            where = f"no price for {contract.underlying}: settled at the option's last price"
+        if price > 0:
+            reason = f"expired in the money: cash-settled at intrinsic value {price} ({where})"
+        else:
+            reason = f"expired worthless ({where})"
+        coid, fill_id = settlement_ids(symbol, contract.expiry)
+        qty = abs(pos.qty)
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        request = OrderRequest(
+            client_order_id=coid,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            reduce_only=True,
+            instrument_type=InstrumentType.OPTION,
+        )
+        order = PaperOrder(
+            request=request,
+            broker_order_id=self._next_broker_id(),
+            status=OrderStatus.FILLED,
+            qty=qty,
+            submitted_at=close,
+            eligible_at=close,
+            last_evaluated=close,
+            updated_at=close,
+            reason=reason,
+        )
+        order.record_fill(qty, price, ZERO)
+        fill = Fill(
+            fill_id=fill_id,
+            client_order_id=coid,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            price=price,
+            at=close,
+            broker=self.name,
+            commission=ZERO,
+            broker_order_id=order.broker_order_id,
+        )
+        await self._ensure_session(expiry.session)
+        # an expiry is no trade: it never counts as a day trade
+        self.account.apply_fill(fill, expiry.session, True, InstrumentType.OPTION)
+        self._account_dirty = True
+        self._orders[coid] = order
+        self._dirty[coid] = order
+        self._fills.append(fill)
+        self._fills_by_order.setdefault(coid, []).append(fill)
+        self._new_fills.append(fill)
+        self._events.append(
+            BrokerEvent(
+                EventKind.FILL,
+                coid,
+                close,
+                order.broker_order_id,
+                fill=fill,
+                status=OrderStatus.FILLED,
                 reason=reason,
             )
         )
@@ -371,6 +579,14 @@ class PaperEngine:
         if quote is None:
             quote = await self.market.quote(symbol)
         half_spread = max(ZERO, (quote.ask - quote.bid) / 2)
+        if option_contract(symbol) is not None:  # whole fills at the touch, no impact
+            return PriceContext(
+                adv=ZERO,
+                half_spread=half_spread,
+                participation_rate=self.config.participation_rate,
+                impact_bps_per_pct_adv=ZERO,
+                option=True,
+            )
         return PriceContext(
             adv=await self._adv(symbol),
             half_spread=half_spread,
@@ -439,8 +655,12 @@ class PaperEngine:
         opens_at = self.market.calendar.session_open(session)
         equity = self.account.cash
         for symbol, pos in self.account.positions.items():
-            bars = await self.market.bars(symbol, "1Min", end=opens_at, limit=1)
-            equity += pos.qty * (bars[-1].close if bars else pos.avg_entry_price)
+            try:
+                bars = await self.market.bars(symbol, "1Min", end=opens_at, limit=1)
+            except UnknownSymbol:
+                bars = []
+            price = bars[-1].close if bars else pos.avg_entry_price
+            equity += pos.qty * price * contract_multiplier(pos.instrument_type)
         self._sod_cache = (session, equity)
         return equity
 

@@ -31,6 +31,17 @@ Rules (``k`` = ``impact_bps_per_pct_adv``, buys shown; sells are the mirror imag
   in a bar whose participation cap allows a share), at the same price, but in one execution
   for the whole amount: ``notional / price`` shares rounded down to 9 decimal places (exact;
   the participation cap does not split a dollar amount).
+
+Options (``PriceContext.option``; market and limit day orders only, whole contracts): option
+bars are thin (a contract's average daily volume is tiny next to a share's), so the share rules
+for size and impact would make fills absurd -- a 1 % participation cap of a 3-contract bar fills
+nothing, and ``qty / ADV`` impact on a small ADV moves the price by whole percents. Options
+therefore fill **in full at the touch, with no impact and no participation cap**: at submit a
+market order (or a limit marketable at the touch) fills at the ask (buys) or the bid (sells); a
+working market order fills at its bar's ``close +/- half_spread``; a resting limit is checked
+against the bar moved to the quote side (a buy fills when ``bar.low + half_spread <= limit``, at
+``min(limit, bar.open + half_spread)``; a sell when ``bar.high - half_spread >= limit``, at
+``max(limit, bar.open - half_spread)``), so option fills never get the inside of the spread.
 """
 
 from __future__ import annotations
@@ -66,12 +77,16 @@ class FillIntent:
 
 @dataclass(frozen=True, slots=True)
 class PriceContext:
-    """What the engine needs to know about one symbol's liquidity right now."""
+    """What the engine needs to know about one symbol's liquidity right now.
+
+    ``option``: the symbol is an option contract (whole fills at the quote side, no impact or
+    participation cap; see the module docstring)."""
 
     adv: Decimal
     half_spread: Decimal
     participation_rate: Decimal
     impact_bps_per_pct_adv: Decimal
+    option: bool = False
 
 
 _NANO_SHARES = 9
@@ -152,7 +167,10 @@ def immediate_fill(
     now: datetime,
 ) -> FillIntent | None:
     """Execution at submit for a market order or a marketable limit order, or None."""
-    qty = min(order.remaining, participation_cap(last_bar_volume, ctx.participation_rate))
+    if ctx.option:
+        qty = order.remaining
+    else:
+        qty = min(order.remaining, participation_cap(last_bar_volume, ctx.participation_rate))
     if qty <= 0:
         return None
     touch = quote.touch(order.side)
@@ -182,7 +200,10 @@ def evaluate_bar(order: PaperOrder, bar: Bar, ctx: PriceContext) -> FillIntent |
         return None
     side = order.side
     buy = side is Side.BUY
-    cap = min(order.remaining, participation_cap(bar.volume, ctx.participation_rate))
+    if ctx.option:
+        cap = order.remaining
+    else:
+        cap = min(order.remaining, participation_cap(bar.volume, ctx.participation_rate))
     req = order.request
 
     if kind in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) and not (
@@ -224,9 +245,13 @@ def evaluate_bar(order: PaperOrder, bar: Bar, ctx: PriceContext) -> FillIntent |
     if kind is OrderType.LIMIT or kind is OrderType.STOP_LIMIT:
         limit = req.limit_price
         assert limit is not None
-        if not (bar.low <= limit if buy else bar.high >= limit):
+        low, high, first = bar.low, bar.high, bar.open
+        if ctx.option:  # the bar on the quote side: the ask for buys, the bid for sells
+            shift = ctx.half_spread if buy else -ctx.half_spread
+            low, high, first = low + shift, high + shift, first + shift
+        if not (low <= limit if buy else high >= limit):
             return None
-        return FillIntent(cap, round_price(_within_limit(side, bar.open, limit)), bar.end)
+        return FillIntent(cap, round_price(_within_limit(side, first, limit)), bar.end)
 
     # market orders and triggered stops: the bar's close on the aggressive side of the spread
     touch = bar.close + ctx.half_spread if buy else bar.close - ctx.half_spread

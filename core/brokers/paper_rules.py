@@ -1,5 +1,5 @@
 """Order admission rules of the paper broker that need no market data: quantities, price
-increments, order-type and time-in-force combinations, and position arithmetic."""
+increments, order-type and time-in-force combinations, option orders, and position arithmetic."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from core.domain import (
     CENT,
     PRICE_QUANTUM,
     ZERO,
+    InstrumentType,
     OrderRequest,
     OrderType,
     Side,
     TimeInForce,
 )
+from core.options.occ import is_occ
 from core.ports import OrderRejected
 
 _ONE_MINUTE = timedelta(minutes=1)
@@ -43,7 +45,10 @@ def check_request(request: OrderRequest, config: PaperConfig) -> None:
     take. Raises :class:`OrderRejected` with the reason.
 
     A notional order's ``qty`` is only the caller's estimate and is not checked; a dollar
-    amount buys fractional shares, so it needs ``config.fractional``."""
+    amount buys fractional shares, so it needs ``config.fractional``. Option orders follow
+    :func:`check_option_request` instead of the share rules for quantity and type."""
+    if request.instrument_type == InstrumentType.OPTION or is_occ(request.symbol):
+        check_option_request(request)
     qty = request.qty
     if request.notional is not None:
         if not config.fractional:
@@ -77,6 +82,46 @@ def check_request(request: OrderRequest, config: PaperConfig) -> None:
         )
     if t is OrderType.BRACKET and tif not in (TimeInForce.DAY, TimeInForce.GTC):
         raise OrderRejected("bracket orders use time in force 'day' or 'gtc'", "bad_tif")
+
+
+def check_option_request(request: OrderRequest) -> None:
+    """An option order names a contract by its compact OCC symbol with ``instrument_type``
+    option, in whole contracts, as a market or limit order with time in force ``day`` (no
+    notional amount). Raises :class:`OrderRejected` otherwise."""
+    symbol = request.symbol
+    if request.instrument_type != InstrumentType.OPTION:
+        raise OrderRejected(
+            f"{symbol} is an option contract: send it with instrument_type 'option'",
+            "bad_instrument",
+        )
+    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
+        raise OrderRejected(
+            f"bad option symbol {symbol!r}: use the compact OCC symbol "
+            "(root + YYMMDD + C/P + 8-digit strike, e.g. SPY261120C00590000)",
+            "unknown_symbol",
+        )
+    if request.notional is not None:
+        raise OrderRejected(
+            "options trade in whole contracts: a notional (dollar amount) order is not supported",
+            "bad_quantity",
+        )
+    qty = request.qty
+    if qty != qty.to_integral_value():
+        raise OrderRejected(
+            f"bad quantity {qty}: options trade in whole contracts, fractional contracts are "
+            "not supported",
+            "bad_quantity",
+        )
+    if request.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+        raise OrderRejected(
+            f"option orders are market or limit orders, not {request.order_type.value}",
+            "bad_type",
+        )
+    if request.time_in_force is not TimeInForce.DAY:
+        raise OrderRejected(
+            f"option orders use time in force 'day', not '{request.time_in_force.value}'",
+            "bad_tif",
+        )
 
 
 def opening_quantity(position_qty: Decimal, side: Side, qty: Decimal) -> Decimal:

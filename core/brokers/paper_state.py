@@ -12,16 +12,26 @@ from decimal import Decimal
 from typing import Any
 
 from core.domain import (
+    ONE,
     ZERO,
     BrokerOrder,
     Fill,
+    InstrumentType,
     OrderRequest,
     OrderStatus,
     OrderType,
     Side,
     TimeInForce,
 )
+from core.options.occ import MULTIPLIER
 from core.ports import PaperSnapshot
+
+
+def contract_multiplier(instrument_type: InstrumentType) -> Decimal:
+    """Money per unit of quantity per unit of price: 100 for options (prices are per share of
+    premium, quantities whole contracts), 1 for everything else."""
+    return MULTIPLIER if instrument_type == InstrumentType.OPTION else ONE
+
 
 # ---------------------------------------------------------------------------------------------
 # Plain-data helpers
@@ -164,16 +174,26 @@ class PaperOrder:
         return working_type(self.request)
 
     @property
+    def is_option(self) -> bool:
+        return self.request.instrument_type == InstrumentType.OPTION
+
+    @property
+    def multiplier(self) -> Decimal:
+        """100 for options, 1 otherwise (see :func:`contract_multiplier`)."""
+        return contract_multiplier(self.request.instrument_type)
+
+    @property
     def at_close(self) -> bool:
         """Market- or limit-on-close."""
         return self.request.time_in_force is TimeInForce.CLS
 
     @property
     def reserved(self) -> Decimal:
-        """Buying power this working order holds: its unfilled opening quantity at its price."""
+        """Buying power this working order holds: its unfilled opening quantity at its price
+        (times 100 for option contracts)."""
         if not self.is_open or self.opening_qty <= 0:
             return ZERO
-        return min(self.opening_qty, self.remaining) * self.reserve_price
+        return min(self.opening_qty, self.remaining) * self.reserve_price * self.multiplier
 
     def to_broker_order(self) -> BrokerOrder:
         return BrokerOrder(

@@ -76,6 +76,9 @@ class ExitConfig:
 
     reward_to_risk_target: Decimal = Decimal("2.0")
     time_stop_minutes: int = 120
+    #: An option scalp's time stop: open this long without half the way (``time_stop_min_r``
+    #: R, R = entry premium - premium stop) to its target, it is closed.
+    option_time_stop_minutes: int = 30
     #: "No progress" for the time stop: unrealized gain below this many R (risk = |entry-stop|).
     time_stop_min_r: Decimal = Decimal("0.5")
     #: Day trades and scalps close at this New York time; on a session that closes before
@@ -115,6 +118,8 @@ class ExitConfig:
         object.__setattr__(self, "regular_close_time", regular)
         if self.time_stop_minutes < 1:
             raise ValidationError("time_stop_minutes must be at least 1")
+        if self.option_time_stop_minutes < 1:
+            raise ValidationError("option_time_stop_minutes must be at least 1")
         if self.trailing_stop_cloud not in ("pullback", "fast"):
             raise ValidationError("trailing_stop_cloud must be 'pullback' or 'fast'")
         if self.exhaustion_bars < 1:

@@ -46,6 +46,7 @@ from core.domain import Bar, Direction, InstrumentType, TradeType
 from core.exits.model import ExitConfig, ExitDecision, ExitReason, TrackedPosition
 from core.exits.state import LONG, SHORT, BarFacts, CloudTracker, facts_from_bars
 from core.marketdata.calendar import EASTERN
+from core.options.occ import Right, is_occ, parse_occ
 from core.ports import MarketCalendar
 from core.signals.clouds import CloudState
 
@@ -70,6 +71,10 @@ class _Plan:
     trailing: bool
     hold_days: int | None
     hold_deadline: datetime | None
+    #: The macro-cloud stop and momentum exhaustion apply (not to options: their stop is the
+    #: premium stop, and the underlying's clouds only close them on a flip).
+    cloud_stop: bool = True
+    exhaustion: bool = True
 
 
 class ExitMonitor:
@@ -123,6 +128,13 @@ class ExitMonitor:
         tracker = self._trackers.get((symbol, timeframe))
         if tracker is not None:
             tracker.reset()
+
+    @staticmethod
+    def chart_symbol(position: TrackedPosition) -> str:
+        """The symbol whose bars and clouds manage the position: an option's underlying."""
+        if position.instrument_type is InstrumentType.OPTION and is_occ(position.symbol):
+            return parse_occ(position.symbol).underlying
+        return position.symbol
 
     def timeframe_of(self, position: TrackedPosition) -> str:
         return position.timeframe or self.config.timeframe_for(position.trade_type)
@@ -251,7 +263,7 @@ class ExitMonitor:
         return plan
 
     def _plan(self, position: TrackedPosition) -> _Plan:
-        tracker = self.tracker(position.symbol, self.timeframe_of(position))
+        tracker = self.tracker(self.chart_symbol(position), self.timeframe_of(position))
         plan = self._make_plan(position, tracker.facts)
         object.__setattr__(position, "_plan", plan)
         return plan
@@ -268,6 +280,13 @@ class ExitMonitor:
         time_deadline = None
         if tt is TradeType.DAY:
             time_deadline = position.entry_time + timedelta(minutes=cfg.time_stop_minutes)
+        option = position.instrument_type is InstrumentType.OPTION and is_occ(position.symbol)
+        cloud_long = long
+        if option:
+            # a bought call or put: its premium rises with the view (long in price terms), and
+            # the underlying's clouds flip against a call when bearish, against a put when bullish
+            cloud_long = parse_occ(position.symbol).right is Right.CALL
+            time_deadline = position.entry_time + timedelta(minutes=cfg.option_time_stop_minutes)
         hold_days = hold_deadline = None
         if position.instrument_type is InstrumentType.LEVERAGED_ETF:
             hold_days = cfg.max_hold_days(position.leverage)
@@ -278,7 +297,7 @@ class ExitMonitor:
             position=position,
             facts=facts,
             long=long,
-            side=LONG if long else SHORT,
+            side=LONG if cloud_long else SHORT,
             entry_time=position.entry_time,
             hard_stop=position.stop if cfg.hard_stop else None,
             target=target,
@@ -288,6 +307,8 @@ class ExitMonitor:
             trailing=tt is TradeType.SWING,
             hold_days=hold_days,
             hold_deadline=hold_deadline,
+            cloud_stop=not option,
+            exhaustion=not option,
         )
 
     def _hold_deadline(self, entry_time: datetime, days: int) -> datetime:
@@ -330,7 +351,7 @@ class ExitMonitor:
     # -- the rules -------------------------------------------------------------------------
     def _stop_loss(self, p: _Plan, price: Decimal, now: datetime) -> ExitDecision | None:
         f = p.facts
-        if f.end is not None and f.end > p.entry_time and f.beyond_macro[p.side]:
+        if p.cloud_stop and f.end is not None and f.end > p.entry_time and f.beyond_macro[p.side]:
             edge, word = _EDGE_NAMES[p.side]
             level = f.macro_edge[p.side]
             return ExitDecision(
@@ -350,7 +371,7 @@ class ExitMonitor:
     def _momentum_exhaustion(self, p: _Plan, price: Decimal, now: datetime) -> ExitDecision | None:
         f = p.facts
         since = f.exhausted_from[p.side]
-        if since is not None and since > p.entry_time:
+        if p.exhaustion and since is not None and since > p.entry_time:
             where = "above a bullish" if p.long else "below a bearish"
             return ExitDecision(
                 ExitReason.MOMENTUM_EXHAUSTION,
@@ -364,7 +385,7 @@ class ExitMonitor:
     def _cloud_flip(self, p: _Plan, price: Decimal, now: datetime) -> ExitDecision | None:
         at = p.facts.flipped_against_at[p.side]
         if at is not None and at > p.entry_time:
-            colour = "bearish" if p.long else "bullish"
+            colour = "bearish" if p.side == LONG else "bullish"
             return ExitDecision(
                 ExitReason.CLOUD_FLIP,
                 f"fast cloud turned {colour} on the bar ending {at.isoformat()}",

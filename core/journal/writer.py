@@ -36,6 +36,8 @@ from core.domain import (
     TradeType,
     ValidationError,
     apply_fill_to_position,
+    contract_multiplier,
+    is_expiry_settlement,
     to_decimal,
     utc,
 )
@@ -51,6 +53,19 @@ TRIGGER_REBALANCE = "rebalance"
 #: Exit reasons of orders that are not exit-monitor exits.
 EXIT_TARGET = "target"
 EXIT_STOP_LOSS = "stop_loss"
+#: An option held through its expiry: settled by the broker (intrinsic value, or worthless).
+EXIT_EXPIRY = "expiry"
+#: What an options trade keeps from its pipeline decision: the contract and how it was chosen.
+OPTION_NOTES = (
+    "underlying",
+    "expiry",
+    "strike",
+    "right",
+    "expiry_kind",
+    "iv",
+    "delta",
+    "premium_at_risk",
+)
 EXIT_KILL_SWITCH = "kill_switch"
 EXIT_MANUAL = "manual"
 EXIT_SIGNAL = "signal"
@@ -73,6 +88,8 @@ def exit_reason_for(order: Order) -> str:
     signal's own order) gives ``signal``.
     """
     coid = order.client_order_id
+    if is_expiry_settlement(coid):
+        return EXIT_EXPIRY
     exit_monitor = _EXIT_MONITOR_ID.match(coid)
     if exit_monitor is not None:
         return exit_monitor.group("reason")
@@ -177,6 +194,13 @@ class TradeJournalWriter:
         before = self.positions.get(fill.symbol)
         change = apply_fill_to_position(before, fill)
         pos = change.position
+        kind = order.request.instrument_type
+        if change.opened and pos.instrument_type != kind:
+            pos = replace(pos, instrument_type=kind)
+        # prices are per share; an option contract's P&L is x100 (its multiplier)
+        multiplier = contract_multiplier(kind)
+        if multiplier != 1:
+            change = replace(change, realized_pnl=change.realized_pnl * multiplier)
         uow.positions.upsert(pos)
         if pos.qty == 0:
             self.positions.pop(fill.symbol, None)
@@ -226,7 +250,7 @@ class TradeJournalWriter:
         target = _decimal_note(details, "target")
         leverage = _decimal_note(details, "leverage")
         metadata: dict[str, Any] = {"source": signal.source if signal else TRIGGER_MANUAL}
-        for key in ("etf_stop", "max_hold_days"):
+        for key in ("etf_stop", "max_hold_days", *OPTION_NOTES):
             if details.get(key):
                 metadata[key] = str(details[key])
         if signal is not None:
@@ -312,7 +336,7 @@ class TradeJournalWriter:
         trade.exit_time = fill.at
         trade.status = TradeStatus.CLOSED
         trade.exit_reason = exit_reason or exit_reason_for(order)
-        basis = trade.entry_price * trade.shares
+        basis = trade.entry_price * trade.shares * contract_multiplier(trade.instrument_type)
         trade.pnl_pct = (trade.pnl or ZERO) / basis if basis else None
         trade.metadata["holding_seconds"] = holding_seconds(trade)
         uow.journal.update_trade(trade)
@@ -367,7 +391,13 @@ class TradeJournalWriter:
     ) -> DailyPnl:
         """Upsert today's row: starting equity is the first equity seen in the session."""
         row = uow.journal.daily_pnl(session)
-        unrealized = sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
+        unrealized = sum(
+            (
+                p.unrealized_pnl * contract_multiplier(p.instrument_type)
+                for p in self.positions.values()
+            ),
+            ZERO,
+        )
         if row is None:
             row = DailyPnl(
                 date=session,

@@ -35,6 +35,32 @@ Time rules
 ``bars`` returns completed bars only: ``end`` is capped at ``clock.now()``. ``quote`` uses the
 close of the latest completed minute bar; from a session's close until one minute after the next
 open it is the previous session's close.
+
+Options
+-------
+Every symbol of the universe has listed options (:mod:`core.options.chain`: daily expiries for
+SPY, QQQ and IWM, weeklies for the rest). ``quote``/``quote_sync`` also accept an OCC symbol
+(padded or compact) and return a :class:`~core.domain.Quote` named by the compact symbol, with
+bid/ask from :func:`core.options.pricing.option_quote` and ``last`` = mid. The model prices at
+the underlying's current ``last`` (the quote above) and its realized volatility: the annualised
+standard deviation of the log returns of the last 31 completed *daily* closes (30 returns, 252 a
+year; daily closes carry the overnight moves, which minute bars would miss).
+:meth:`SimulatedMarket.option_chain` and :meth:`SimulatedMarket.option_quote` give the full
+:class:`~core.options.pricing.OptionQuote` (theo, iv, Greeks, modelled open interest and volume);
+a symbol's quote and its row in the chain are the same at the same clock time.
+
+``bars`` of an OCC symbol are the underlying's bars repriced by the same model (the realized
+volatility as of each bar's start): open = the value at the underlying's open and the bar's
+start, close = at its close and the bar's end, high/low = the extremes over the underlying's
+high and low at both ends of the bar, on cents; volume = the contract's modelled daily volume
+times the underlying bar's share of its nominal daily volume. They stop at the expiry close.
+
+An OCC symbol on an underlying outside the universe, or expiring on a day its underlying lists
+no options, raises :class:`UnknownSymbol`; a contract past its expiry close raises
+:class:`~core.options.chain.ExpiredContract`, which is both an :class:`UnknownSymbol` (so a
+caller marking positions skips it as it skips any symbol the market does not have) and a
+:class:`ValidationError`. ``symbols()`` lists the underlyings only: contracts are derived from
+them, not a fixed set.
 """
 
 from __future__ import annotations
@@ -52,7 +78,25 @@ from typing import Any
 
 import numpy as np
 
-from core.domain import Bar, Quote, ValidationError, to_decimal, utc
+from core.domain import CENT, Bar, Quote, ValidationError, to_decimal, utc
+from core.options.chain import (
+    check_expiry,
+    is_listed_expiry,
+    modelled_open_interest,
+    modelled_volume,
+)
+from core.options.chain import option_chain as build_option_chain
+from core.options.occ import OptionContract, is_occ, parse_occ
+from core.options.pricing import (
+    DEFAULT_OPTION_MODEL,
+    OptionModelConfig,
+    OptionQuote,
+    black_scholes,
+    realized_volatility,
+    time_to_expiry,
+)
+from core.options.pricing import option_quote as price_option
+from core.options.selection import trading_session
 from core.ports import Clock, MarketCalendar, UnknownSymbol
 
 from .bars import (
@@ -75,6 +119,8 @@ _MINUTE_VOLUME_SIGMA = 0.35
 #: Bounded caches: regenerating a session is cheap and deterministic, memory is not free.
 _MINUTE_CACHE_SIZE = 2048
 _BAR_CACHE_SIZE = 256
+#: Daily closes behind an option's realized volatility (30 returns).
+_REALIZED_VOL_CLOSES = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +229,7 @@ class SimulatedMarket:
         history_sessions: int = 300,
         intraday_history_sessions: int = 20,
         adv_sessions: int = 20,
+        option_model: OptionModelConfig = DEFAULT_OPTION_MODEL,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -198,6 +245,9 @@ class SimulatedMarket:
         # Typed as the port says (the protocol attribute is invariant); ``exchange`` is used
         # below for the session list, which only ExchangeCalendar offers.
         self.calendar: MarketCalendar = exchange
+        self._exchange = exchange
+        #: How option contracts on the universe are priced and quoted.
+        self.option_model = option_model
         self.seed = seed
         self._specs: dict[str, SymbolSpec] = {}
         for spec in universe:
@@ -246,6 +296,8 @@ class SimulatedMarket:
         #: symbol -> (valid from, valid until, bid, ask, last): a quote is recomputed only when
         #: the clock leaves the minute (or the closed period) it was computed for.
         self._quote_cache: dict[str, tuple[datetime, datetime, Decimal, Decimal, Decimal]] = {}
+        #: (underlying, index of the last completed session) -> realized volatility.
+        self._realized_vol_cache: dict[tuple[str, int], float | None] = {}
 
     # -- construction helpers ---------------------------------------------------------------
     @classmethod
@@ -279,11 +331,17 @@ class SimulatedMarket:
     def quote_sync(self, symbol: str) -> Quote:
         """Synchronous :meth:`quote`: ``last`` is the close of the latest completed minute bar
         (the previous session's close outside sessions and during a session's first minute),
-        bid/ask are ``last`` -/+ half the symbol's spread on whole cents, ``at`` is now."""
+        bid/ask are ``last`` -/+ half the symbol's spread on whole cents, ``at`` is now.
+
+        An OCC option symbol is quoted by :meth:`option_quote` (``last`` = mid, the symbol in
+        its compact form)."""
         now = self.clock.now()
         cached = self._quote_cache.get(symbol)
         if cached is not None and cached[0] <= now < cached[1]:
             return Quote(symbol, cached[2], cached[3], cached[4], now)
+        if symbol not in self._specs and is_occ(symbol):
+            option = self.option_quote(symbol)
+            return Quote(option.symbol, option.bid, option.ask, option.last, option.at)
         return self._quote_slow(symbol, utc(now))
 
     async def bars(
@@ -311,10 +369,13 @@ class SimulatedMarket:
 
         ``end`` defaults to, and is capped at, ``clock.now()``: the simulation never hands out
         a bar that has not finished. Raises ``ValueError`` for an unknown timeframe and
-        :class:`UnknownSymbol` for an unknown symbol.
+        :class:`UnknownSymbol` for an unknown symbol. An OCC symbol gets the contract's bars
+        modelled from its underlying's (see the module docstring), up to its expiry close.
         """
         minutes = timeframe_minutes(timeframe)
         check_limit(limit)
+        if symbol not in self._specs and is_occ(symbol):
+            return self._option_bars(symbol, timeframe, start, end, limit)
         path = self._path(symbol)
         now = utc(self.clock.now())
         end = now if end is None else min(utc(end), now)
@@ -345,6 +406,132 @@ class SimulatedMarket:
             ).quantize(Decimal(1), ROUND_HALF_EVEN)
             self._adv_cache[symbol] = (last, adv)
             return adv
+
+    # -- options ----------------------------------------------------------------------------
+    def realized_volatility(self, underlying: str) -> float | None:
+        """Annualised volatility of the last 31 completed daily closes of ``underlying``
+        (``None`` with fewer than 3); raises :class:`UnknownSymbol`."""
+        return self._realized_vol_at(underlying, utc(self.clock.now()))
+
+    def _realized_vol_at(self, underlying: str, ts: datetime) -> float | None:
+        """:meth:`realized_volatility` from the sessions that closed by ``ts``."""
+        path = self._path(underlying)
+        last = bisect_right(self._closes, ts) - 1
+        key = (underlying, last)
+        if key in self._realized_vol_cache:
+            return self._realized_vol_cache[key]
+        bars: list[Bar] = []
+        if last >= 0:
+            with self._lock:
+                bars = self._daily_range(path, None, self._closes[last], _REALIZED_VOL_CLOSES)
+        vol = realized_volatility([bar.close for bar in bars], _TRADING_DAYS_PER_YEAR)
+        self._realized_vol_cache[key] = vol
+        return vol
+
+    def _listed_contract(self, symbol: str) -> OptionContract:
+        """The contract ``symbol`` names; :class:`UnknownSymbol` if its underlying is not in
+        the universe or does not list its expiry."""
+        contract = parse_occ(symbol)
+        self.spec(contract.underlying)
+        if not is_listed_expiry(contract.underlying, contract.expiry, self._exchange):
+            raise UnknownSymbol(
+                f"unknown option {symbol!r}: {contract.underlying} lists no options "
+                f"expiring {contract.expiry}"
+            )
+        return contract
+
+    def _option_bars(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None,
+    ) -> list[Bar]:
+        contract = self._listed_contract(symbol)
+        expiry_close = self._exchange.session_close(contract.expiry)
+        end = expiry_close if end is None else min(utc(end), expiry_close)
+        underlying = self.bars_sync(
+            contract.underlying, timeframe, start=start, end=end, limit=limit
+        )
+        return [self._option_bar(contract, bar) for bar in underlying]
+
+    def _option_bar(self, contract: OptionContract, bar: Bar) -> Bar:
+        """A contract's bar priced from its underlying's bar: the model value at the bar's
+        open (underlying open, bar start) and close (underlying close, bar end); high and low
+        the extremes over the underlying's high and low at both ends of the bar."""
+        model = self.option_model
+        rv = self._realized_vol_at(contract.underlying, bar.start)
+        k = float(contract.strike)
+
+        def value(spot: Decimal, ts: datetime) -> Decimal:
+            s = float(spot)
+            t = time_to_expiry(ts, contract.expiry, self._exchange)
+            iv = model.implied_vol(rv, s, k)
+            theo = black_scholes(s, k, t, model.rate, iv, contract.right, model.dividend_yield)
+            return Decimal(repr(theo)).quantize(CENT, ROUND_HALF_EVEN)
+
+        o, c = value(bar.open, bar.start), value(bar.close, bar.end)
+        extremes = [value(p, ts) for p in (bar.high, bar.low) for ts in (bar.start, bar.end)]
+        session = self._exchange.session_date(bar.start) or contract.expiry
+        dte = (contract.expiry - session).days
+        daily = modelled_volume(contract.underlying, contract.strike, bar.close, dte)
+        share = float(bar.volume) / self.spec(contract.underlying).adv
+        return Bar(
+            contract.symbol,
+            bar.start,
+            bar.end,
+            o,
+            max(o, c, *extremes),
+            min(o, c, *extremes),
+            c,
+            Decimal(round(daily * share)),
+        )
+
+    def option_quote(self, symbol: str) -> OptionQuote:
+        """The modelled quote of the OCC contract ``symbol`` at ``clock.now()``.
+
+        Raises :class:`ValidationError` if ``symbol`` is not an OCC symbol,
+        :class:`UnknownSymbol` if its underlying is not in the universe or does not list that
+        expiry, :class:`~core.options.chain.ExpiredContract` (both) once it has expired."""
+        contract = self._listed_contract(symbol)
+        now = utc(self.clock.now())
+        check_expiry(contract.underlying, contract.expiry, now, self._exchange)
+        spot = self.quote_sync(contract.underlying).last
+        session = trading_session(now, self._exchange)
+        dte = (contract.expiry - session).days
+        return price_option(
+            contract,
+            spot,
+            now,
+            self.realized_volatility(contract.underlying),
+            self._exchange,
+            self.option_model,
+            open_interest=modelled_open_interest(contract.underlying, contract.strike, spot, dte),
+            volume=modelled_volume(contract.underlying, contract.strike, spot, dte),
+        )
+
+    def option_chain(
+        self, underlying: str, expiry: date | None = None, n_strikes: int = 10
+    ) -> list[OptionQuote]:
+        """Calls and puts of ``underlying`` for ``expiry`` (default: the nearest one not yet
+        expired), ``n_strikes`` strikes each side of spot, at ``clock.now()``
+        (:func:`core.options.chain.option_chain`). Raises :class:`UnknownSymbol` for an
+        underlying outside the universe, :class:`ValidationError` for an expiry it does not
+        list and :class:`~core.options.chain.ExpiredContract` for one that has expired."""
+        self.spec(underlying)
+        now = utc(self.clock.now())
+        return build_option_chain(
+            underlying,
+            self.quote_sync(underlying).last,
+            trading_session(now, self._exchange),
+            now,
+            self.realized_volatility(underlying),
+            self._exchange,
+            self.option_model,
+            n_strikes=n_strikes,
+            expiry=expiry,
+        )
 
     # -- quotes -----------------------------------------------------------------------------
     def _quote_slow(self, symbol: str, now: datetime) -> Quote:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -18,6 +18,8 @@ from core.domain import ValidationError
 MULTIPLIER = Decimal(100)
 _STRIKE_SCALE = Decimal(1000)
 _MAX_STRIKE = Decimal("99999.999")
+#: Years a two-digit OCC expiry (YY, read as 20YY) can name.
+_FIRST_YEAR, _LAST_YEAR = 2000, 2099
 _PATTERN = re.compile(r"^([A-Z][A-Z0-9.]{0,5}) *(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
 
 
@@ -53,8 +55,13 @@ class OptionContract:
             raise ValidationError(
                 f"an option's underlying is 1 to 6 capitals, digits or dots, got {root!r}"
             )
-        if not isinstance(self.expiry, date):
+        if isinstance(self.expiry, datetime) or not isinstance(self.expiry, date):
             raise ValidationError(f"an option's expiry is a date, got {self.expiry!r}")
+        if not _FIRST_YEAR <= self.expiry.year <= _LAST_YEAR:
+            # The symbol carries a two-digit year read as 20YY.
+            raise ValidationError(
+                f"an option's expiry is in {_FIRST_YEAR}-{_LAST_YEAR}, got {self.expiry}"
+            )
         strike = Decimal(str(self.strike))
         if not strike.is_finite() or strike <= 0 or strike > _MAX_STRIKE:
             raise ValidationError(f"an option's strike is above 0 and at most 99999.999: {strike}")

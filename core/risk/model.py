@@ -21,6 +21,7 @@ from core.domain import (
     Signal,
     TradeType,
     ValidationError,
+    contract_multiplier,
     optional_positive,
     positive,
     to_decimal,
@@ -31,11 +32,6 @@ from core.domain import (
 CONTRACT_MULTIPLIER: Mapping[InstrumentType, Decimal] = MappingProxyType(
     {InstrumentType.OPTION: Decimal(100)}
 )
-
-
-def contract_multiplier(instrument_type: InstrumentType) -> Decimal:
-    """Value of one unit of quantity per unit of price (100 for options, else 1)."""
-    return CONTRACT_MULTIPLIER.get(instrument_type, Decimal(1))
 
 
 def floor_to(value: Decimal, step: Decimal) -> Decimal:

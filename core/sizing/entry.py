@@ -28,7 +28,17 @@ from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from core.domain import CENT, ONE, OrderType, Side, Signal, ValidationError, positive, to_decimal
+from core.domain import (
+    CENT,
+    ONE,
+    InstrumentType,
+    OrderType,
+    Side,
+    Signal,
+    ValidationError,
+    positive,
+    to_decimal,
+)
 from core.pipeline import OrderDraft, PipelineContext, Rejected
 from core.sizing.position import WHOLE_SHARE, entry_order_type, scale_in_split
 
@@ -135,6 +145,9 @@ class EntryStage:
         s = draft.signal
         if draft.qty is None:
             raise Rejected("no quantity was decided for the signal")
+        if draft.instrument_type is InstrumentType.OPTION:
+            # a limit at the ask, all at once: the premium at risk was sized on that price
+            return replace(draft, notes={**draft.notes, "scale_in_remaining": "0"})
         side = draft.side or s.direction.entry_side
         order_type = self.order_type(draft)
         notes = {**draft.notes, "entry_type": order_type.value}

@@ -73,7 +73,7 @@ def test_the_routing_table_is_the_routers_own_rules():
         "Swing signals (1-hour)",
     ]
     rows = {r["Mode"]: r for r in table.to_dict("records")}
-    assert rows["Options"]["Scalp signals (1-min)"].startswith("0DTE/1DTE options (rejected")
+    assert rows["Options"]["Scalp signals (1-min)"].startswith("0DTE/1DTE options (calls for bull")
     assert rows["Options"]["Day signals (10-min)"] == "stock"
     assert rows["Leveraged ETF"]["Day signals (10-min)"] == "3x leveraged ETF"
     assert rows["Leveraged ETF"]["Swing signals (1-hour)"].startswith("2x leveraged ETF")

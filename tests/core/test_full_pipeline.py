@@ -107,15 +107,17 @@ def test_leveraged_etf_mode_buys_the_bull_or_inverse_fund_sized_and_gated(world)
         assert o2.symbol == "SQQQ" and o2.request.side.value == "buy"
 
 
-def test_options_decisions_are_rejected_with_a_stored_reason(world):
+def test_options_without_option_chains_are_rejected_with_a_stored_reason(world):
     store, ex, clock = world
     use_full_pipeline(ex, InstrumentMode.OPTIONS)
     sid = add(store, clock, "QQQ", Direction.LONG, "500", "495", trade_type=TradeType.SCALP)
     asyncio.run(ex.tick())
     s, decisions, order = trail(store, sid)
     assert s.status is SignalStatus.REJECTED and order is None
-    assert "options trading is not supported yet" in s.reason
-    assert decisions[-1].stage == "instrument" and not decisions[-1].approved
+    assert "gives no option chains" in s.reason  # this market quotes no options
+    assert decisions[-2].stage == "instrument" and decisions[-2].approved
+    assert decisions[-2].details["instrument"] == "option"
+    assert decisions[-1].stage == "options" and not decisions[-1].approved
 
 
 def test_stock_routing_and_risk_rejections_are_traced(world):

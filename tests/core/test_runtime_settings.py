@@ -163,9 +163,8 @@ def test_mode_change_routes_the_next_signal(world: World):
     assert ex.instrument_mode is InstrumentMode.OPTIONS
     s, decisions, order = world.trail(scalp)
     assert s.status is SignalStatus.REJECTED and order is None
-    assert "options trading is not supported yet" in s.reason
-    assert "options mode" in s.reason
-    assert decisions[-1].stage == "instrument" and not decisions[-1].approved
+    assert "gives no option chains" in s.reason  # this market quotes no options
+    assert decisions[-1].stage == "options" and not decisions[-1].approved
 
 
 def test_profile_change_to_conservative_changes_sizing(world: World):

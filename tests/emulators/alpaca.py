@@ -23,6 +23,22 @@ Fidelity (see the Alpaca wire contract):
   handshake. Each execution is also an account activity (``/v2/account/activities/FILL``) with
   its ``cum_qty``.
 
+Options (``us_option``): a contract is named by its compact OCC symbol (``SPY261120C00590000``)
+and is listed once a test gives it a quote (:meth:`AlpacaEmulator.set_option_quote`, or
+``set_price`` / ``set_quote`` / ``prices`` with the OCC symbol); prices are per share of premium,
+quantities whole contracts, and money moves by price x contracts x 100 (cash, position market
+value and cost basis, buying power). Submits follow Alpaca's options rules, each refusal a 422:
+an unlisted contract is ``asset ... not found``, one past its expiry date ``asset ... is not
+active``; ``qty`` must be a whole number and ``notional`` is refused; types market, limit, stop
+and stop_limit only (no trailing stops), ``order_class`` simple only (no brackets, OCO or OTO),
+time in force ``day`` or ``gtc``, no extended hours, prices in whole cents. Buying options is
+paid from cash (403 ``insufficient options buying power``); selling contracts not held needs the
+underlying shares for a call (403 ``insufficient underlying qty available for covered call``) or
+the strike in cash for a put; a ``position_intent`` of ``*_to_close`` is refused (403) beyond
+the contracts held. Positions report ``asset_class: us_option`` (exchange empty, not
+marginable); trade updates and FILL activities carry the OCC symbol, contracts and the price per
+share. Alpaca charges no commission on options and none is modelled.
+
 Fills: market orders fill at the touch (ask for buys, bid for sells); limit orders when the touch
 is at or through the limit; stop, stop-limit and trailing-stop orders trigger on the last price;
 on-close (``cls``) orders fill at :meth:`AlpacaEmulator.end_of_day`, which also expires ``day``
@@ -64,6 +80,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from core.marketdata.calendar import default_calendar
+from core.options.occ import MULTIPLIER, is_occ, parse_occ
 
 T = TypeVar("T")
 
@@ -89,6 +106,10 @@ HALF_CENT = Decimal("0.005")
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"})
 TIME_IN_FORCE = frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"})
 ORDER_CLASSES = frozenset({"", "simple", "bracket", "oco", "oto", "mleg"})
+POSITION_INTENTS = frozenset({"buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"})
+#: What Alpaca takes for single-leg option orders.
+OPTION_ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit"})
+OPTION_TIME_IN_FORCE = frozenset({"day", "gtc"})
 FINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
 DATA_FEEDS = frozenset({"iex", "sip", "delayed_sip", "otc", "boats", "overnight"})
 
@@ -141,8 +162,18 @@ def _parse_time(value: str, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _sub_penny(price: Decimal) -> bool:
-    places = 2 if price >= 1 else 4
+def _is_option(symbol: Any) -> bool:
+    """A compact OCC symbol (how Alpaca names option contracts)."""
+    return isinstance(symbol, str) and " " not in symbol and is_occ(symbol)
+
+
+def _multiplier(symbol: str) -> Decimal:
+    """Money per unit of quantity per unit of price: 100 for option contracts, else 1."""
+    return MULTIPLIER if _is_option(symbol) else Decimal(1)
+
+
+def _sub_penny(price: Decimal, option: bool = False) -> bool:
+    places = 2 if price >= 1 or option else 4
     return price != price.quantize(Decimal(1).scaleb(-places))
 
 
@@ -463,6 +494,19 @@ class AlpacaEmulator:
         """Set the last price with the quote one cent either side."""
         px = Decimal(str(last))
         self.set_quote(symbol, px - CENT, px + CENT, px)
+
+    def set_option_quote(
+        self,
+        symbol: str,
+        bid: Decimal | str,
+        ask: Decimal | str,
+        last: Decimal | str | None = None,
+    ) -> None:
+        """List an option contract (compact OCC symbol) or move its market: bid and ask per
+        share of premium; ``last`` defaults to the mid."""
+        if not _is_option(symbol):
+            raise ValueError(f"not a compact OCC option symbol: {symbol!r}")
+        self.set_quote(symbol, bid, ask, last)
 
     def set_account(
         self,
@@ -798,7 +842,7 @@ class AlpacaEmulator:
     def _market_values(self) -> tuple[Decimal, Decimal]:
         long_value = short_value = ZERO
         for symbol, (qty, _avg) in self.positions.items():
-            value = qty * self.quotes[symbol].last
+            value = qty * self.quotes[symbol].last * _multiplier(symbol)
             if qty > 0:
                 long_value += value
             else:
@@ -858,18 +902,21 @@ class AlpacaEmulator:
         }
 
     def _position_json(self, symbol: str) -> dict[str, Any]:
+        """A position; for an option ``qty`` is contracts, prices are per share and the money
+        fields (market value, cost basis, P&L) are x 100."""
         qty, avg = self.positions[symbol]
         quote = self.quotes[symbol]
-        market_value = qty * quote.last
-        cost = qty * avg
+        option = _is_option(symbol)
+        market_value = qty * quote.last * _multiplier(symbol)
+        cost = qty * avg * _multiplier(symbol)
         pl = market_value - cost
         plpc = ZERO if cost == 0 else (pl / abs(cost)).quantize(Decimal("0.0000000001"))
         return {
             "asset_id": _asset_id(symbol),
             "symbol": symbol,
-            "exchange": "NASDAQ",
-            "asset_class": "us_equity",
-            "asset_marginable": True,
+            "exchange": "" if option else "NASDAQ",
+            "asset_class": "us_option" if option else "us_equity",
+            "asset_marginable": not option,
             "qty": _s(qty),
             "qty_available": _s(qty - self._held_qty(symbol)),
             "avg_entry_price": _s(avg),
@@ -912,6 +959,23 @@ class AlpacaEmulator:
     def _asset_json(self, symbol: str) -> dict[str, Any]:
         if symbol not in self.quotes:
             raise ApiError(404, 40410000, f"asset not found for {symbol}")
+        if _is_option(symbol):
+            contract = parse_occ(symbol)
+            active = contract.expiry >= self._session_day()
+            return {
+                "id": _asset_id(symbol),
+                "class": "us_option",
+                "exchange": "",
+                "symbol": symbol,
+                "name": str(contract),
+                "status": "active" if active else "inactive",
+                "tradable": active,
+                "marginable": False,
+                "shortable": False,
+                "easy_to_borrow": False,
+                "fractionable": False,
+                "attributes": [],
+            }
         return {
             "id": _asset_id(symbol),
             "class": "us_equity",
@@ -926,6 +990,11 @@ class AlpacaEmulator:
             "fractionable": symbol not in self.non_fractionable,
             "attributes": [],
         }
+
+    @staticmethod
+    def _session_day() -> date:
+        """Today in New York: option contracts trade until the close of their expiry date."""
+        return _now().astimezone(EASTERN).date()
 
     def _portfolio_history(self, query: dict[str, str]) -> dict[str, Any]:
         timeframe = query.get("timeframe") or "1D"
@@ -985,7 +1054,10 @@ class AlpacaEmulator:
         if order_class in ("oco", "oto", "mleg"):
             raise ApiError(422, 40010001, f"order_class {order_class} is not supported here")
         symbol = data.get("symbol")
-        if not isinstance(symbol, str) or symbol not in self.quotes:
+        option = _is_option(symbol)
+        if option:
+            self._check_option_contract(symbol)
+        elif not isinstance(symbol, str) or symbol not in self.quotes:
             raise ApiError(422, 40010001, f"asset {symbol} is not active")
         side = data.get("side")
         if side not in ("buy", "sell"):
@@ -996,6 +1068,13 @@ class AlpacaEmulator:
         tif = data.get("time_in_force")
         if tif not in TIME_IN_FORCE:
             raise ApiError(422, 40010001, "invalid time_in_force")
+        intent = data.get("position_intent")
+        if intent is not None and intent not in POSITION_INTENTS:
+            raise ApiError(422, 40010001, f"invalid position_intent {intent}")
+        if intent is not None and not intent.startswith(f"{side}_"):
+            raise ApiError(422, 40010001, f"position_intent {intent} does not match side {side}")
+        if option:
+            self._check_option_order(data, order_class, otype, tif)
         has_qty, has_notional = data.get("qty") is not None, data.get("notional") is not None
         if has_qty == has_notional:
             raise ApiError(422, 40010001, "qty or notional is required, not both")
@@ -1022,7 +1101,7 @@ class AlpacaEmulator:
             prices[name] = _num(data[name], name) if data.get(name) is not None else None
         for name in ("limit_price", "stop_price"):
             value = prices[name]
-            if value is not None and (value <= 0 or _sub_penny(value)):
+            if value is not None and (value <= 0 or _sub_penny(value, option)):
                 raise ApiError(
                     422,
                     42210000,
@@ -1056,7 +1135,11 @@ class AlpacaEmulator:
             raise ApiError(422, 40010001, "client_order_id must be no more than 128 characters")
         if coid in self.by_client_id:
             raise ApiError(422, 40010001, "client_order_id must be unique")
-        self._check_funds(symbol, side, otype, qty, notional, prices)
+        if option:
+            assert qty is not None
+            self._check_option_funds(symbol, side, qty, prices, intent)
+        else:
+            self._check_funds(symbol, side, otype, qty, notional, prices)
 
         now = _now()
         order = EmuOrder(
@@ -1076,7 +1159,7 @@ class AlpacaEmulator:
             trail_percent=prices["trail_percent"],
             order_class=order_class,
             extended_hours=bool(extended),
-            position_intent=data.get("position_intent"),
+            position_intent=intent,
         )
         if otype == "trailing_stop":  # the water mark starts at the price on arrival
             order.hwm = self.quotes[symbol].last
@@ -1086,6 +1169,122 @@ class AlpacaEmulator:
         reject = self._reject_next.pop(0) if self._reject_next else None
         self._later(0, self._accepted, order.id, reject)
         return self._order_json(order, nested=True)
+
+    def _check_option_contract(self, symbol: str) -> None:
+        """422 unless the contract is listed (has a quote) and not past its expiry date."""
+        if symbol not in self.quotes:
+            raise ApiError(422, 40010001, f"asset {symbol} not found")
+        if parse_occ(symbol).expiry < self._session_day():
+            raise ApiError(422, 40010001, f"asset {symbol} is not active")
+
+    @staticmethod
+    def _check_option_order(data: dict[str, Any], order_class: str, otype: str, tif: str) -> None:
+        """Alpaca's rules for single-leg option orders (all 422)."""
+        if order_class != "simple":
+            raise ApiError(422, 40010001, f"order_class {order_class} is not supported for options")
+        if otype not in OPTION_ORDER_TYPES:
+            raise ApiError(422, 40010001, f"{otype} orders are not supported for options")
+        if tif not in OPTION_TIME_IN_FORCE:
+            raise ApiError(422, 42210000, f"invalid option time_in_force {tif}")
+        if data.get("extended_hours"):
+            raise ApiError(422, 42210000, "extended hours are not supported for options")
+        if data.get("notional") is not None:
+            raise ApiError(422, 40010001, "notional is not supported for options")
+        qty = data.get("qty")
+        if qty is not None:
+            contracts = _num(qty, "qty")
+            if contracts != contracts.to_integral_value():
+                raise ApiError(422, 40010001, "qty must be integer")
+
+    def _check_option_funds(
+        self,
+        symbol: str,
+        side: str,
+        qty: Decimal,
+        prices: Mapping[str, Decimal | None],
+        intent: str | None,
+    ) -> None:
+        """403 when an option order cannot be paid for or covered: a buy pays the premium
+        (x 100) from cash; contracts sold beyond those held are a covered call (the underlying
+        shares) or a cash-secured put (the strike in cash); ``*_to_close`` only closes."""
+        quote = self.quotes[symbol]
+        position = self.positions.get(symbol, [ZERO, ZERO])[0]
+        if intent in ("sell_to_close", "buy_to_close"):
+            held = max(ZERO, position) if side == "sell" else max(ZERO, -position)
+            held_for_orders = self._held_qty(symbol) if side == "sell" else ZERO
+            available = max(ZERO, held - held_for_orders)
+            if qty > available:
+                raise ApiError(
+                    403,
+                    40310000,
+                    f"insufficient qty available for order (requested: {_s(qty)}, "
+                    f"available: {_s(available)})",
+                    available=_s(available),
+                    existing_qty=_s(position),
+                    held_for_orders=_s(held_for_orders),
+                    symbol=symbol,
+                )
+            return
+        if side == "buy":
+            opening = qty - min(qty, max(ZERO, -position))
+            if opening <= 0:
+                return
+            ref = prices["limit_price"] or prices["stop_price"] or quote.ask
+            cost = opening * ref * MULTIPLIER
+            available_bp = min(self._buying_power(), max(ZERO, self.cash)) - self._reserved()
+            if cost > available_bp:
+                raise ApiError(
+                    403,
+                    40310000,
+                    "insufficient options buying power",
+                    buying_power=_s(max(ZERO, available_bp)),
+                    cost_basis=_s(cost),
+                )
+            return
+        available = max(ZERO, position) - self._held_qty(symbol)
+        opening = max(ZERO, qty - max(ZERO, available))
+        if opening <= 0:
+            return
+        contract = parse_occ(symbol)
+        required = opening * MULTIPLIER
+        if contract.right.letter == "C":
+            shares = max(ZERO, self.positions.get(contract.underlying, [ZERO, ZERO])[0])
+            if shares < required:
+                raise ApiError(
+                    403,
+                    40310000,
+                    f"insufficient underlying qty available for covered call (required: "
+                    f"{_s(required)}, available: {_s(shares)})",
+                    available_qty=_s(shares),
+                    required_qty=_s(required),
+                    symbol=symbol,
+                    underlying_asset_id=_asset_id(contract.underlying),
+                )
+            return
+        secured = required * contract.strike
+        available_cash = max(ZERO, self.cash) - self._reserved()
+        if secured > available_cash:
+            raise ApiError(
+                403,
+                40310000,
+                f"insufficient options buying power for cash-secured put (required: "
+                f"{_s(secured)}, available: {_s(max(ZERO, available_cash))})",
+                buying_power=_s(max(ZERO, available_cash)),
+                cost_basis=_s(secured),
+            )
+
+    def _reserved(self) -> Decimal:
+        """What working buy orders commit: remaining x (limit, stop or ask) x multiplier."""
+        return sum(
+            (
+                o.remaining
+                * (o.limit_price or o.stop_price or self.quotes[o.symbol].ask)
+                * _multiplier(o.symbol)
+                for o in self.orders.values()
+                if o.is_open and o.side == "buy" and o.parent_id is None and o.qty is not None
+            ),
+            ZERO,
+        )
 
     def _check_bracket(
         self, data: dict[str, Any], side: str, otype: str, tif: str, extended: bool
@@ -1160,14 +1359,7 @@ class AlpacaEmulator:
                 raise ApiError(403, 40310000, "account is not allowed to short")
         if opening <= 0:
             return
-        reserved = sum(
-            (
-                o.remaining * (o.limit_price or o.stop_price or self.quotes[o.symbol].ask)
-                for o in self.orders.values()
-                if o.is_open and o.side == "buy" and o.parent_id is None and o.qty is not None
-            ),
-            ZERO,
-        )
+        reserved = self._reserved()
         cost = opening * ref
         available_bp = self._buying_power() - reserved
         if cost > available_bp:
@@ -1325,7 +1517,7 @@ class AlpacaEmulator:
         if done:
             order.filled_at = now
         signed = qty if order.side == "buy" else -qty
-        self.cash -= signed * price
+        self.cash -= signed * price * _multiplier(order.symbol)
         position = self.positions.get(order.symbol)
         if position is None:
             self.positions[order.symbol] = [signed, price]
@@ -1497,7 +1689,7 @@ class AlpacaEmulator:
             "replaces": None,
             "asset_id": _asset_id(order.symbol),
             "symbol": order.symbol,
-            "asset_class": "us_equity",
+            "asset_class": "us_option" if _is_option(order.symbol) else "us_equity",
             "notional": _s(order.notional),
             "qty": _s(order.qty),
             "filled_qty": _s(order.filled_qty),
@@ -1535,7 +1727,7 @@ class AlpacaEmulator:
         quotes = {}
         for symbol in self._data_symbols(query):
             q = self.quotes.get(symbol)
-            if q is not None:
+            if q is not None and not _is_option(symbol):  # the stock data API only
                 quotes[symbol] = {
                     "t": _ts(q.at),
                     "ax": "V",
@@ -1553,7 +1745,7 @@ class AlpacaEmulator:
         trades = {}
         for symbol in self._data_symbols(query):
             q = self.quotes.get(symbol)
-            if q is not None:
+            if q is not None and not _is_option(symbol):  # the stock data API only
                 trades[symbol] = {
                     "t": _ts(q.at),
                     "x": "V",
@@ -1588,7 +1780,7 @@ class AlpacaEmulator:
         )
         rows: list[tuple[str, dict[str, Any]]] = []
         for symbol in sorted(symbols):
-            if symbol not in self.quotes:
+            if symbol not in self.quotes or _is_option(symbol):
                 continue
             series = list(self._bar_series(symbol, minutes, start, min(end, now), now))
             if sort == "desc":

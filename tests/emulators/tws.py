@@ -13,6 +13,16 @@ What it models
   summary, streamed to subscribed clients after every fill.
 * Stocks with a settable last price and a two-sided quote (``set_price``); snapshot and
   streaming market data; deterministic historical bars (regular New York sessions, weekdays).
+* Option contracts (``secType`` ``OPT``, multiplier 100) keyed by their compact OCC symbol:
+  listed with ``options=`` or :meth:`TwsEmulator.list_option`, priced per share of premium with
+  ``set_price``. ``reqContractDetails`` answers an option request (by conId, by localSymbol, or
+  by symbol + lastTradeDateOrContractMonth + strike + right) with the conId, the padded OCC
+  symbol as localSymbol, multiplier 100, tradingClass and the underlying; a contract not listed
+  or past its expiry date is error ``200``. Positions, portfolio values, executions and orders
+  carry the full option contract; position ``avgCost`` and portfolio ``averageCost`` are per
+  contract (x 100), as TWS sends them; cash and market values move by price x contracts x 100;
+  option commissions follow IBKR's fixed pricing (0.65 USD a contract, 0.50 below 0.10 and 0.25
+  below 0.05 of premium, at least 1 USD). MOC and LOC are refused for options (``387``).
 * Orders: MKT, LMT, STP, STP LMT, TRAIL (amount or percent), MOC, LOC; time in force as sent.
   Market orders fill at the touch at once; limit orders when marketable; stops trigger on the
   last price; on-close orders fill in :meth:`TwsEmulator.run_closing_auction`. Every execution
@@ -60,12 +70,16 @@ import math
 import re
 import struct
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from core.domain import ValidationError
+from core.options.occ import MULTIPLIER, OptionContract, Right, parse_occ
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +102,20 @@ STARTUP_NOTICES: tuple[tuple[int, str], ...] = (
 _WORKING = ("PreSubmitted", "Submitted")
 _FINAL = ("Filled", "Cancelled")
 _ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL", "MOC", "LOC")
+#: What contractDetails lists for option contracts.
+_OPTION_ORDER_TYPES = (
+    "ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,COND,CONDORDER,DAY,DEACT,DEACTDIS,DEACTEOD,"
+    "GAT,GTC,GTD,GTT,HID,ICE,IOC,LIT,LMT,MIT,MKT,NONALGO,OCA,OPENCLOSE,PAON,POSTATS,PRICECHK,"
+    "REL,RELPCTOFS,RELSTK,SCALE,SCALERST,SNAPMID,SNAPMKT,SNAPREL,STP,STPLMT,TRAIL,TRAILLIT,"
+    "TRAILLMT,TRAILMIT,WHATIF"
+)
+_OPTION_EXCHANGES = (
+    "SMART,AMEX,BATS,BOX,CBOE,CBOE2,CBOEOPT,EDGX,EMERALD,GEMINI,IBUSOPT,ISE,MERCURY,MIAX,"
+    "NASDAQBX,NASDAQOM,PEARL,PHLX,PSE"
+)
+#: IBKR fixed pricing for US options: per contract by premium (at least, below), minimum 1 USD.
+_OPTION_RATES = ((Decimal("0.10"), Decimal("0.65")), (Decimal("0.05"), Decimal("0.50")))
+_OPTION_LOW_RATE = Decimal("0.25")
 #: Daily volume as a share of the average, Monday to Friday (any 5 sessions average 1).
 _VOLUME_BY_WEEKDAY = tuple(Decimal(x) for x in ("0.8", "0.9", "1.0", "1.1", "1.2"))
 
@@ -103,7 +131,10 @@ class TwsProtocolError(Exception):
 
 @dataclass
 class SymbolState:
-    """A stock the emulator knows: contract data, the current price and its liquidity."""
+    """An instrument the emulator knows: contract data, the current price and its liquidity.
+    Stocks are keyed by ticker; option contracts (``sec_type`` ``OPT``, see
+    :func:`option_state`) by their compact OCC symbol, with ``underlying``, ``expiry``
+    (YYYYMMDD), ``strike``, ``right`` (C or P) and a multiplier of 100."""
 
     symbol: str
     con_id: int
@@ -117,11 +148,54 @@ class SymbolState:
     #: The price historical bars are generated around (the initial last price).
     reference: Decimal | None = None
     day_volume: int = 0
+    sec_type: str = "STK"
+    underlying: str = ""
+    expiry: str = ""
+    strike: Decimal = ZERO
+    right: str = ""
+    multiplier: int = 1
 
     def __post_init__(self) -> None:
         self.last = Decimal(self.last)
         if self.reference is None:
             self.reference = self.last
+
+    @property
+    def is_option(self) -> bool:
+        return self.sec_type == "OPT"
+
+    @property
+    def ticker(self) -> str:
+        """The contract's ``symbol`` field: the underlying's for an option."""
+        return self.underlying if self.is_option else self.symbol
+
+    @property
+    def local_symbol(self) -> str:
+        """The padded OCC symbol of an option (root on 6 characters), the ticker of a stock."""
+        if not self.is_option:
+            return self.symbol
+        return parse_occ(self.symbol).occ(padded=True)
+
+    @property
+    def trading_class(self) -> str:
+        return self.underlying if self.is_option else "NMS"
+
+    @property
+    def strike_text(self) -> str:
+        return format(self.strike.normalize(), "f") if self.is_option else "0"
+
+    @property
+    def multiplier_text(self) -> str:
+        return str(self.multiplier) if self.is_option else ""
+
+    def contract(self, exchange: str) -> tuple[Any, ...]:
+        """conId, symbol, secType, lastTradeDateOrContractMonth, strike, right, multiplier,
+        exchange, currency, localSymbol, tradingClass (as openOrder, completedOrder and
+        execDetails carry a contract)."""
+        return (
+            self.con_id, self.ticker, self.sec_type, self.expiry, self.strike_text, self.right,
+            self.multiplier_text, exchange, "USD", self.local_symbol, self.trading_class,
+        )  # fmt: skip
 
     def quote(self) -> tuple[Decimal, Decimal]:
         """Bid and ask: explicit ones if set, else ``last`` -/+ half the spread."""
@@ -129,6 +203,33 @@ class SymbolState:
         bid = self.bid if self.bid is not None else max(CENT, self.last - half)
         ask = self.ask if self.ask is not None else self.last + half
         return bid, ask
+
+
+def option_con_id(symbol: str) -> int:
+    """A stable conId for an option contract (from its compact OCC symbol)."""
+    return 600_000_000 + zlib.crc32(symbol.encode()) % 100_000_000
+
+
+def option_state(
+    symbol: str, last: Decimal | str, *, con_id: int | None = None, spread: str = "0.02"
+) -> SymbolState:
+    """An option contract from its OCC symbol (padded or compact; keyed by the compact one)."""
+    contract = parse_occ(symbol)
+    key = contract.symbol
+    return SymbolState(
+        key,
+        con_id if con_id is not None else option_con_id(key),
+        Decimal(last),
+        primary_exchange="",
+        adv=20_000,
+        spread=Decimal(spread),
+        sec_type="OPT",
+        underlying=contract.underlying,
+        expiry=f"{contract.expiry:%Y%m%d}",
+        strike=contract.strike,
+        right=contract.right.letter,
+        multiplier=int(MULTIPLIER),
+    )
 
 
 DEFAULT_SYMBOLS: tuple[SymbolState, ...] = (
@@ -330,10 +431,13 @@ class TwsEmulator:
     """A TWS API server on ``host:port`` at server version 157 (see the module docstring).
 
     ``TwsEmulator(host="127.0.0.1", port=0, *, account="DU123456", cash=Decimal(100000),
-    symbols=DEFAULT_SYMBOLS, positions=None, next_valid_id=1, commission_per_share=0.005,
-    min_commission=1, day_trades_remaining=3, fill_chunk=None, now=None)``
+    symbols=DEFAULT_SYMBOLS, options=None, positions=None, next_valid_id=1,
+    commission_per_share=0.005, min_commission=1, day_trades_remaining=3, fill_chunk=None,
+    now=None)``
 
-    ``positions`` maps symbols to ``(qty, avg_cost)``; ``fill_chunk`` caps the shares of one
+    ``options`` lists option contracts: OCC symbol -> last price per share of premium.
+    ``positions`` maps symbols (an option's compact OCC symbol) to ``(qty, avg_cost)``, the
+    average cost per share; ``fill_chunk`` caps the shares (contracts) of one
     execution (larger orders fill in several partial executions); ``now`` replaces the wall
     clock (a callable returning an aware datetime) for execution times and historical bars.
     """
@@ -346,6 +450,7 @@ class TwsEmulator:
         account: str = DEFAULT_ACCOUNT,
         cash: Decimal | int | str = Decimal(100_000),
         symbols: Iterable[SymbolState] | None = None,
+        options: Mapping[str, Decimal | str] | None = None,
         positions: dict[str, tuple[Decimal | int | str, Decimal | int | str]] | None = None,
         next_valid_id: int = 1,
         commission_per_share: Decimal | str = Decimal("0.005"),
@@ -362,6 +467,9 @@ class TwsEmulator:
         self.symbols: dict[str, SymbolState] = {
             s.symbol: replace(s) for s in (symbols if symbols is not None else DEFAULT_SYMBOLS)
         }
+        for occ, last in (options or {}).items():
+            option = option_state(occ, last)
+            self.symbols[option.symbol] = option
         self._holdings: dict[str, _Holding] = {}
         for symbol, (qty, avg) in (positions or {}).items():
             self._holdings[symbol] = _Holding(Decimal(qty), Decimal(avg))
@@ -528,8 +636,30 @@ class TwsEmulator:
         bid: Decimal | str | None = None,
         ask: Decimal | str | None = None,
     ) -> None:
-        """Move a stock: update its quote, push ticks to streams, work the resting orders."""
+        """Move a stock or a listed option (its compact OCC symbol; prices per share): update
+        its quote, push ticks to streams, work the resting orders."""
         self._call(self._set_price, symbol, Decimal(last), bid, ask)
+
+    def list_option(
+        self,
+        symbol: str,
+        last: Decimal | str,
+        *,
+        bid: Decimal | str | None = None,
+        ask: Decimal | str | None = None,
+        con_id: int | None = None,
+    ) -> int:
+        """List an option contract (OCC symbol, padded or compact) if it is not listed yet and
+        set its price (per share of premium); returns its conId. Use its compact OCC symbol
+        with ``set_price`` afterwards."""
+        option = option_state(symbol, last, con_id=con_id)
+
+        def apply() -> int:
+            listed = self.symbols.setdefault(option.symbol, option)
+            self._set_price(option.symbol, Decimal(last), bid, ask)
+            return listed.con_id
+
+        return self._call(apply)
 
     def reject_next_order(
         self, reason: str = "Order rejected by the risk system", code: int = 201
@@ -772,34 +902,45 @@ class TwsEmulator:
         session.positions_subscribed = False
 
     def _position_fields(self, symbol: str) -> tuple[Any, ...]:
+        """position: ``avgCost`` per share for a stock, per contract (x 100) for an option."""
         sym = self.symbols[symbol]
         holding = self._holdings[symbol]
         return (
-            61, 3, self.account, sym.con_id, symbol, "STK", "", "0", "", "", "",
-            "USD", symbol, "NMS", holding.qty, holding.avg_cost,
+            61, 3, self.account, sym.con_id, sym.ticker, sym.sec_type, sym.expiry,
+            sym.strike_text, sym.right, sym.multiplier_text, "", "USD", sym.local_symbol,
+            sym.trading_class, holding.qty, holding.avg_cost * sym.multiplier,
         )  # fmt: skip
 
     def _portfolio_fields(self, symbol: str) -> tuple[Any, ...]:
+        """updatePortfolio: the market price per share, value and P&L in money, the average
+        cost per share (stock) or per contract (option)."""
         sym = self.symbols[symbol]
         holding = self._holdings[symbol]
-        value = holding.qty * sym.last
-        unrealized = (sym.last - holding.avg_cost) * holding.qty
+        value = holding.qty * sym.last * sym.multiplier
+        unrealized = (sym.last - holding.avg_cost) * holding.qty * sym.multiplier
         return (
-            7, 8, sym.con_id, symbol, "STK", "", "0", "", "", sym.primary_exchange, "USD",
-            symbol, "NMS", holding.qty, sym.last, _money(value), holding.avg_cost,
-            _money(unrealized), _money(holding.realized), self.account,
+            7, 8, sym.con_id, sym.ticker, sym.sec_type, sym.expiry, sym.strike_text, sym.right,
+            sym.multiplier_text, sym.primary_exchange, "USD", sym.local_symbol,
+            sym.trading_class, holding.qty, sym.last, _money(value),
+            holding.avg_cost * sym.multiplier, _money(unrealized), _money(holding.realized),
+            self.account,
         )  # fmt: skip
+
+    def _value(self, symbol: str, qty: Decimal) -> Decimal:
+        """``qty`` of a symbol at its last price, in money (x 100 for options)."""
+        sym = self.symbols[symbol]
+        return qty * sym.last * sym.multiplier
 
     def _net_liquidation(self) -> Decimal:
         value = sum(
-            (h.qty * self.symbols[s].last for s, h in self._holdings.items() if s in self.symbols),
+            (self._value(s, h.qty) for s, h in self._holdings.items() if s in self.symbols),
             ZERO,
         )
         return self.cash + value
 
     def _account_rows(self) -> list[tuple[str, str, str]]:
         """``(tag, value, currency)`` rows, as in updateAccountValue and the account summary."""
-        gross = sum((abs(h.qty * self.symbols[s].last) for s, h in self._holdings.items()), ZERO)
+        gross = sum((abs(self._value(s, h.qty)) for s, h in self._holdings.items()), ZERO)
         net_liq = self._net_liquidation()
         init_margin = gross * Decimal("0.25")
         maint_margin = gross * Decimal("0.25")
@@ -808,7 +949,10 @@ class TwsEmulator:
         buying_power = max(ZERO, available * 4)
         realized = sum((h.realized for h in self._holdings.values()), ZERO)
         unrealized = sum(
-            ((self.symbols[s].last - h.avg_cost) * h.qty for s, h in self._holdings.items()),
+            (
+                (self.symbols[s].last - h.avg_cost) * h.qty * self.symbols[s].multiplier
+                for s, h in self._holdings.items()
+            ),
             ZERO,
         )
         usd = "USD"
@@ -873,22 +1017,74 @@ class TwsEmulator:
                 self._send_account(session, [symbol])
 
     # -- handlers: contracts and market data ---------------------------------------------------
-    def _lookup(self, con_id: str, symbol: str, sec_type: str, currency: str) -> SymbolState | None:
-        if sec_type not in ("", "STK") or currency not in ("", "USD"):
+    def _lookup(self, fields: Sequence[str], start: int) -> SymbolState | None:
+        """The instrument named by the 12 contract fields at ``fields[start:]`` (conId, symbol,
+        secType, lastTradeDateOrContractMonth, strike, right, multiplier, exchange,
+        primaryExchange, currency, localSymbol, tradingClass); None when TWS would answer 200
+        (unknown, another currency, or an option past its expiry date)."""
+
+        def at(i: int) -> str:
+            return fields[start + i] if len(fields) > start + i else ""
+
+        con_id, symbol, sec_type = at(0), at(1).upper(), at(2).upper()
+        if at(9) not in ("", "USD"):
             return None
         if con_id and con_id != "0":
-            return next((s for s in self.symbols.values() if str(s.con_id) == con_id), None)
-        return self.symbols.get(symbol.upper())
+            sym = next((s for s in self.symbols.values() if str(s.con_id) == con_id), None)
+            if sym is not None and sec_type and sec_type != sym.sec_type:
+                return None
+        elif sec_type in ("", "STK"):
+            sym = self.symbols.get(symbol)
+            if sym is not None and sym.is_option:
+                return None
+        elif sec_type == "OPT":
+            if at(6) not in ("", str(int(MULTIPLIER))):
+                return None
+            key = self._option_key(symbol, at(3), at(4), at(5), at(10))
+            sym = self.symbols.get(key) if key is not None else None
+        else:
+            return None
+        if sym is not None and sym.is_option and self._expired(sym):
+            return None
+        return sym
+
+    @staticmethod
+    def _option_key(
+        symbol: str, expiry: str, strike: str, right: str, local_symbol: str
+    ) -> str | None:
+        """The compact OCC symbol an option request names (by localSymbol, else by its
+        fields; an expiry must be a full YYYYMMDD date), or None."""
+        try:
+            if local_symbol:
+                return parse_occ(local_symbol).symbol
+            if not re.fullmatch(r"\d{8}", expiry):
+                return None
+            return OptionContract(
+                symbol,
+                datetime.strptime(expiry, "%Y%m%d").date(),
+                Decimal(strike),
+                Right.from_letter(right),
+            ).symbol
+        except (ValidationError, ValueError, InvalidOperation):
+            return None
+
+    def _expired(self, sym: SymbolState) -> bool:
+        """An option past its expiry date (New York); it trades until that day's close."""
+        expiry = datetime.strptime(sym.expiry, "%Y%m%d").date()
+        return expiry < self._now().astimezone(NEW_YORK).date()
 
     def _req_contract_details(self, session: _Session, fields: list[str]) -> None:
         req_id = int(fields[2])
-        sym = self._lookup(fields[3], fields[4], fields[5], fields[12])
+        sym = self._lookup(fields, 3)
         if sym is None:
             self._error(
                 session, req_id, 200, "No security definition has been found for the request"
             )
             return
         exchange = fields[10] or "SMART"
+        if sym.is_option:
+            self._send_option_details(session, req_id, sym, exchange)
+            return
         session.send(
             10, 8, req_id, sym.symbol, "STK", "", "0", "", exchange, "USD", sym.symbol, "NMS",
             "NMS", sym.con_id, "0.01", "1", "", "ACTIVETIM,AD,ALERT,ALLOC,AVGCOST,BASKET,GTC,"
@@ -896,6 +1092,22 @@ class TwsEmulator:
             f"SMART,{sym.primary_exchange},ARCA,BATS,IEX", "1", "0", sym.long_name,
             sym.primary_exchange, "", "Technology", "Computers", "", "US/Eastern",
             "", "", "", "", 0, "1", "", "", "26,26", "", "COMMON",
+        )  # fmt: skip
+        session.send(52, 1, req_id)
+
+    def _send_option_details(
+        self, session: _Session, req_id: int, sym: SymbolState, exchange: str
+    ) -> None:
+        """contractDetails (v8, with mdSizeMultiplier, as at 157) of an option contract."""
+        underlying = self.symbols.get(sym.underlying)
+        under_con_id = underlying.con_id if underlying is not None else 0
+        long_name = underlying.long_name if underlying is not None else sym.underlying
+        session.send(
+            10, 8, req_id, sym.ticker, "OPT", sym.expiry, sym.strike_text, sym.right, exchange,
+            "USD", sym.local_symbol, sym.trading_class, sym.trading_class, sym.con_id, "0.01",
+            "1", sym.multiplier_text, _OPTION_ORDER_TYPES, _OPTION_EXCHANGES, "1",
+            under_con_id, long_name, "", sym.expiry[:6], "", "", "", "US/Eastern", "", "", "",
+            "", 0, "2", sym.underlying, "STK", "32,109", sym.expiry, "",
         )  # fmt: skip
         session.send(52, 1, req_id)
 
@@ -909,7 +1121,7 @@ class TwsEmulator:
 
     def _req_mkt_data(self, session: _Session, fields: list[str]) -> None:
         req_id = int(fields[2])
-        sym = self._lookup(fields[3], fields[4], fields[5], fields[12])
+        sym = self._lookup(fields, 3)
         if sym is None:
             self._error(
                 session, req_id, 200, "No security definition has been found for the request"
@@ -931,7 +1143,7 @@ class TwsEmulator:
 
     def _req_historical_data(self, session: _Session, fields: list[str]) -> None:
         req_id = int(fields[1])
-        sym = self._lookup(fields[2], fields[3], fields[4], fields[11])
+        sym = self._lookup(fields, 2)
         if sym is None:
             self._error(
                 session, req_id, 200, "No security definition has been found for the request"
@@ -1055,11 +1267,13 @@ class TwsEmulator:
         )
         return order, fields[2]
 
-    def _validate(self, order: EmulatedOrder, con_id: str, sec_type: str, currency: str):
+    def _validate(self, order: EmulatedOrder, sym: SymbolState | None):
         """None if acceptable, else ``(code, message)`` as TWS would answer."""
-        if self._lookup(con_id, order.symbol, sec_type, currency) is None:
+        if sym is None:
             return 200, "No security definition has been found for the request"
-        if order.order_type not in _ORDER_TYPES:
+        if order.order_type not in _ORDER_TYPES or (
+            sym.is_option and order.order_type in ("MOC", "LOC")
+        ):
             return (
                 387,
                 f"Unsupported order type for this exchange and security type: {order.order_type}",
@@ -1092,7 +1306,7 @@ class TwsEmulator:
             return None
         sym = self.symbols[order.symbol]
         reference = order.lmt_price or order.aux_price or sym.quote()[1]
-        needed = (order.qty - max(holding.qty, ZERO)) * reference
+        needed = (order.qty - max(holding.qty, ZERO)) * reference * sym.multiplier
         rows = {tag: value for tag, value, _ in self._account_rows()}
         buying_power = Decimal(rows["BuyingPower"])
         if needed <= buying_power:
@@ -1105,7 +1319,10 @@ class TwsEmulator:
 
     def _place_order(self, session: _Session, fields: list[str]) -> None:
         client_id = session.client_id if session.client_id is not None else 0
-        order, con_id = self._parse_order(client_id, fields)
+        order, _con_id = self._parse_order(client_id, fields)
+        sym = self._lookup(fields, 2)
+        if sym is not None:
+            order.symbol = sym.symbol  # an option's compact OCC symbol
         key = (client_id, order.order_id)
         existing = self._orders.get(key)
         if existing is not None:
@@ -1114,7 +1331,7 @@ class TwsEmulator:
         if key in self._rejected_ids:
             self._error(session, order.order_id, 103, f"Duplicate order id {order.order_id}")
             return
-        problem = self._validate(order, con_id, fields[4], fields[11])
+        problem = self._validate(order, sym)
         parent_key = (client_id, order.parent_id)
         if problem is None and order.parent_id and parent_key in self._rejected_ids:
             problem = (201, "Order rejected - reason:The parent order was rejected")
@@ -1187,7 +1404,7 @@ class TwsEmulator:
         return (
             5, o.order_id,
             # contract (11 fields, no primaryExchange)
-            sym.con_id, o.symbol, "STK", "", "0", "", "", "SMART", "USD", o.symbol, "NMS",
+            *sym.contract("SMART"),
             # action .. permId
             o.action, o.qty, o.order_type, _price(o.lmt_price), _price(o.aux_price), o.tif,
             o.oca_group, o.account, "O", 0, o.order_ref, o.client_id, o.perm_id,
@@ -1228,7 +1445,7 @@ class TwsEmulator:
         parent = self._orders.get((o.client_id, o.parent_id)) if o.parent_id else None
         return (
             101,
-            sym.con_id, o.symbol, "STK", "", "0", "", "", "SMART", "USD", o.symbol, "NMS",
+            *sym.contract("SMART"),
             o.action, o.qty, o.order_type, _price(o.lmt_price), _price(o.aux_price), o.tif,
             o.oca_group, o.account, "O", 0, o.order_ref, o.perm_id,
             int(o.outside_rth), 0, 0, "",
@@ -1294,12 +1511,17 @@ class TwsEmulator:
             qty = o.remaining if self.fill_chunk is None else min(o.remaining, self.fill_chunk)
             self._execute(o, qty, price)
 
-    def _commission(self, qty: Decimal, price: Decimal) -> Decimal:
+    def _commission(self, sym: SymbolState, qty: Decimal, price: Decimal) -> Decimal:
+        if sym.is_option:
+            rate = next((r for floor, r in _OPTION_RATES if price >= floor), _OPTION_LOW_RATE)
+            return max(self.min_commission, qty * rate).quantize(CENT, ROUND_HALF_EVEN)
         fee = max(self.min_commission, qty * self.commission_per_share)
         cap = qty * price * Decimal("0.01")
         return min(fee, cap).quantize(CENT, ROUND_HALF_EVEN)
 
     def _apply_to_holding(self, symbol: str, signed: Decimal, price: Decimal) -> Decimal | None:
+        """Book an execution (average cost per share); returns the realized P&L in money."""
+        multiplier = self.symbols[symbol].multiplier
         holding = self._holdings.setdefault(symbol, _Holding())
         old = holding.qty
         if old == 0 or (old > 0) == (signed > 0):
@@ -1308,7 +1530,7 @@ class TwsEmulator:
             holding.qty = total
             return None
         closing = min(abs(signed), abs(old))
-        realized = (price - holding.avg_cost) * closing * (1 if old > 0 else -1)
+        realized = (price - holding.avg_cost) * closing * (1 if old > 0 else -1) * multiplier
         holding.realized += realized
         holding.qty = old + signed
         if holding.qty == 0:
@@ -1322,9 +1544,10 @@ class TwsEmulator:
         seq = next(self._exec_seq)
         exec_id = f"0000e0d5.{0x65F00000 + seq:08x}.01.01"
         signed = qty if o.is_buy else -qty
-        commission = self._commission(qty, price)
+        sym = self.symbols[o.symbol]
+        commission = self._commission(sym, qty, price)
         realized = self._apply_to_holding(o.symbol, signed, price)
-        self.cash -= signed * price + commission
+        self.cash -= signed * price * sym.multiplier + commission
         self.symbols[o.symbol].day_volume += int(qty)
         o.avg_price = (o.avg_price * o.filled + qty * price) / (o.filled + qty)
         o.filled += qty
@@ -1372,9 +1595,11 @@ class TwsEmulator:
     def _exec_details_fields(self, e: EmulatedExecution, req_id: int) -> tuple[Any, ...]:
         sym = self.symbols[e.symbol]
         venue = "ISLAND" if sym.primary_exchange == "NASDAQ" else sym.primary_exchange
+        if sym.is_option:
+            venue = "CBOE"
         return (
             11, req_id, e.order_id,
-            sym.con_id, e.symbol, "STK", "", "0", "", "", "SMART", "USD", e.symbol, "NMS",
+            *sym.contract("SMART"),
             e.exec_id, _ib_time(e.at), e.account, venue, e.side, e.shares, e.price, e.perm_id,
             e.client_id, 0, e.cum_qty, e.avg_price, e.order_ref, "", "", "", 1,
         )  # fmt: skip
@@ -1510,9 +1735,10 @@ class TwsEmulator:
                 continue
             if start is not None and e.at < start:
                 continue
-            if symbol and e.symbol != symbol.upper():
+            sym = self.symbols[e.symbol]
+            if symbol and symbol.upper() not in (e.symbol, sym.ticker):
                 continue
-            if sec_type and sec_type != "STK":
+            if sec_type and sec_type.upper() != sym.sec_type:
                 continue
             if side and {"BUY": "BOT", "SELL": "SLD"}.get(side.upper(), side.upper()) != e.side:
                 continue

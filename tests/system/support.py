@@ -25,7 +25,13 @@ class Worker:
     """A ``python -m app.worker`` child process with its output in a file."""
 
     def __init__(self, db_url: str, log_path: Path, *args: str, fail_points: str = "") -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "AXION_FAIL_POINTS": fail_points}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "AXION_FAIL_POINTS": fail_points,
+            # these runs send bursts of entries to test recovery, not the order-rate policy
+            "AXION_ORDER_RATE_MAX": "100000",
+        }
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait/kill
         cmd = [
