@@ -86,9 +86,9 @@ class AxionSettings(BaseSettings):
         return v
 
     def mode_for(self, demo: bool) -> str:
-        """The instrument mode to start with. The demo defaults to leveraged ETFs: in the other
-        modes scalp signals (most of what the 1-minute EMA clouds give) route to options, which
-        are rejected until options trading is supported."""
+        """The instrument mode to start with: the seed's "both", and leveraged ETFs for the demo
+        (its scan gives mostly 1-minute scalps, which the other modes send to 0DTE options; the
+        Instrument Mode page switches it at run time)."""
         if self.instrument_mode is not None:
             return self.instrument_mode
         return DEMO_INSTRUMENT_MODE if demo else DEFAULT_INSTRUMENT_MODE
