@@ -88,7 +88,7 @@ import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -145,7 +145,7 @@ from core.domain import (
     bracket_leg_ids,
     utcnow,
 )
-from core.options.occ import OptionContract, is_occ, parse_occ
+from core.options.orders import option_contract
 from core.ports import BrokerError, BrokerUnavailable, OrderRejected, UnknownOrder
 
 log = logging.getLogger("axion.brokers.alpaca")
@@ -255,68 +255,6 @@ def _tick(price: Decimal, rounding: str, name: str, *, option: bool = False) -> 
 def _limit_rounding(side: Side) -> str:
     """Round a limit price away from the market: a buy never pays more, a sell never gets less."""
     return ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-
-
-def option_contract(request: OrderRequest, today: date | None = None) -> OptionContract | None:
-    """The contract of an option order, None for any other instrument (an OCC symbol or
-    ``instrument_type`` option makes an order an option order). Raises :class:`OrderRejected`
-    for what Alpaca does not take for options, before anything is sent: the OCC symbol sent as
-    another instrument type (``bad_instrument``), a symbol that is not a compact OCC symbol or a
-    contract past its expiry date (``today`` in New York; ``unknown_symbol``), a notional amount
-    or a fractional quantity (``bad_quantity``), an order type other than market or limit
-    (``bad_type``: brackets and trailing stops are not supported for options) and a time in
-    force other than ``day`` (``bad_tif``)."""
-    symbol = request.symbol
-    if request.instrument_type is not InstrumentType.OPTION and not is_occ(symbol):
-        return None
-    if request.instrument_type is not InstrumentType.OPTION:
-        raise OrderRejected(
-            f"{symbol} is an option contract: send it with instrument_type 'option'",
-            "bad_instrument",
-        )
-    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
-        raise OrderRejected(
-            f"bad option symbol {symbol!r}: use the compact OCC symbol (root + YYMMDD + C/P + "
-            "8-digit strike, e.g. SPY261120C00590000)",
-            "unknown_symbol",
-        )
-    contract = parse_occ(symbol)
-    if request.notional is not None:
-        raise OrderRejected(
-            "options trade in whole contracts: a notional (dollar amount) order is not "
-            f"supported ({symbol})",
-            "bad_quantity",
-        )
-    if request.qty != request.qty.to_integral_value():
-        raise OrderRejected(
-            f"bad quantity {request.qty}: options trade in whole contracts, fractional "
-            f"contracts are not supported ({symbol})",
-            "bad_quantity",
-        )
-    kind = request.order_type
-    if kind in (OrderType.BRACKET, OrderType.TRAILING_STOP):
-        raise OrderRejected(
-            f"{kind.value.replace('_', ' ')} orders are not supported for options ({symbol})",
-            "bad_type",
-        )
-    if kind not in (OrderType.MARKET, OrderType.LIMIT):
-        raise OrderRejected(
-            f"option orders are market or limit orders, not {kind.value} ({symbol})", "bad_type"
-        )
-    if request.time_in_force is not TimeInForce.DAY:
-        raise OrderRejected(
-            f"option orders use time in force 'day', not '{request.time_in_force.value}' "
-            f"({symbol})",
-            "bad_tif",
-        )
-    session = today or datetime.now(_NEW_YORK).date()
-    if contract.expiry < session:
-        raise OrderRejected(
-            f"option {symbol} ({contract}) expired on {contract.expiry.isoformat()}: it no "
-            "longer trades",
-            "unknown_symbol",
-        )
-    return contract
 
 
 def map_status(order: AlpacaOrder) -> OrderStatus:

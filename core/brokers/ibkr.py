@@ -84,7 +84,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -111,6 +111,7 @@ from core.domain import (
     bracket_leg_ids,
 )
 from core.options.occ import MULTIPLIER, OptionContract, Right, is_occ, parse_occ
+from core.options.orders import option_contract
 from core.ports import BrokerUnavailable, OrderRejected, UnknownOrder, UnknownSymbol
 
 log = logging.getLogger(__name__)
@@ -216,62 +217,6 @@ def to_decimal(value: Any) -> Decimal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def option_contract(request: OrderRequest, today: date | None = None) -> OptionContract | None:
-    """The contract of an option order, None for any other instrument (an OCC symbol or
-    ``instrument_type`` option makes an order an option order). Raises :class:`OrderRejected`
-    before anything is sent for: the OCC symbol sent as another instrument type
-    (``bad_instrument``), a symbol that is not a compact OCC symbol or a contract past its
-    expiry date (``today`` in New York; ``unknown_symbol``), a notional amount or a fractional
-    quantity (``bad_quantity``), an order type other than market or limit (``bad_type``) and a
-    time in force other than ``day`` (``bad_tif``)."""
-    symbol = request.symbol
-    if request.instrument_type is not InstrumentType.OPTION and not is_occ(symbol):
-        return None
-    if request.instrument_type is not InstrumentType.OPTION:
-        raise OrderRejected(
-            f"{symbol} is an option contract: send it with instrument_type 'option'",
-            "bad_instrument",
-        )
-    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
-        raise OrderRejected(
-            f"bad option symbol {symbol!r}: use the compact OCC symbol (root + YYMMDD + C/P + "
-            "8-digit strike, e.g. SPY261120C00590000)",
-            "unknown_symbol",
-        )
-    contract = parse_occ(symbol)
-    if request.notional is not None:
-        raise OrderRejected(
-            "options trade in whole contracts: a notional (dollar amount) order is not "
-            f"supported ({symbol})",
-            "bad_quantity",
-        )
-    if request.qty != request.qty.to_integral_value():
-        raise OrderRejected(
-            f"bad quantity {request.qty}: options trade in whole contracts, fractional "
-            f"contracts are not supported ({symbol})",
-            "bad_quantity",
-        )
-    kind = request.order_type
-    if kind not in (OrderType.MARKET, OrderType.LIMIT):
-        raise OrderRejected(
-            f"option orders are market or limit orders, not {kind.value} ({symbol})", "bad_type"
-        )
-    if request.time_in_force is not TimeInForce.DAY:
-        raise OrderRejected(
-            f"option orders use time in force 'day', not '{request.time_in_force.value}' "
-            f"({symbol})",
-            "bad_tif",
-        )
-    session = today or datetime.now(_NEW_YORK).date()
-    if contract.expiry < session:
-        raise OrderRejected(
-            f"option {symbol} ({contract}) expired on {contract.expiry.isoformat()}: it no "
-            "longer trades",
-            "unknown_symbol",
-        )
-    return contract
 
 
 def contract_symbol(contract: Contract) -> str:

@@ -18,6 +18,7 @@ from core.domain import (
     TimeInForce,
 )
 from core.options.occ import is_occ
+from core.options.orders import option_contract
 from core.ports import OrderRejected
 
 _ONE_MINUTE = timedelta(minutes=1)
@@ -87,41 +88,9 @@ def check_request(request: OrderRequest, config: PaperConfig) -> None:
 def check_option_request(request: OrderRequest) -> None:
     """An option order names a contract by its compact OCC symbol with ``instrument_type``
     option, in whole contracts, as a market or limit order with time in force ``day`` (no
-    notional amount). Raises :class:`OrderRejected` otherwise."""
-    symbol = request.symbol
-    if request.instrument_type != InstrumentType.OPTION:
-        raise OrderRejected(
-            f"{symbol} is an option contract: send it with instrument_type 'option'",
-            "bad_instrument",
-        )
-    if not is_occ(symbol) or symbol != symbol.strip().upper() or " " in symbol:
-        raise OrderRejected(
-            f"bad option symbol {symbol!r}: use the compact OCC symbol "
-            "(root + YYMMDD + C/P + 8-digit strike, e.g. SPY261120C00590000)",
-            "unknown_symbol",
-        )
-    if request.notional is not None:
-        raise OrderRejected(
-            "options trade in whole contracts: a notional (dollar amount) order is not supported",
-            "bad_quantity",
-        )
-    qty = request.qty
-    if qty != qty.to_integral_value():
-        raise OrderRejected(
-            f"bad quantity {qty}: options trade in whole contracts, fractional contracts are "
-            "not supported",
-            "bad_quantity",
-        )
-    if request.order_type not in (OrderType.MARKET, OrderType.LIMIT):
-        raise OrderRejected(
-            f"option orders are market or limit orders, not {request.order_type.value}",
-            "bad_type",
-        )
-    if request.time_in_force is not TimeInForce.DAY:
-        raise OrderRejected(
-            f"option orders use time in force 'day', not '{request.time_in_force.value}'",
-            "bad_tif",
-        )
+    notional amount). Raises :class:`OrderRejected` otherwise (the paper broker checks the
+    expiry itself, against its own clock)."""
+    option_contract(request, check_expiry=False)
 
 
 def opening_quantity(position_qty: Decimal, side: Side, qty: Decimal) -> Decimal:
