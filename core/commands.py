@@ -32,6 +32,7 @@ from core.domain import (
 )
 from core.instruments.modes import InstrumentMode
 from core.live_gate import LiveGateConfig, PaperHistory, request_go_live
+from core.options.occ import is_occ, parse_occ
 from core.ports import BrokerError, OrderRejected, UnitOfWork, UnknownOrder
 from core.rebalance.runner import PlanRejected
 from core.reconcile import ORPHAN_CANCELLED
@@ -246,7 +247,7 @@ class CommandHandler:
         request = OrderRequest.from_dict(
             {**payload, "client_order_id": client_order_id_for_command(command.id or 0)}
         )
-        if request.symbol not in self.ex._known_symbols:
+        if request.symbol not in self.ex._known_symbols and not self._known_option(request.symbol):
             raise CommandRejected(f"unknown symbol {request.symbol!r}")
         if request.reduce_only:
             pos = self.ex.journal.positions.get(request.symbol)
@@ -265,6 +266,11 @@ class CommandHandler:
             )
         written = await self._write_and_submit([request], command)
         return None if written else "order was already written"
+
+    def _known_option(self, symbol: str) -> bool:
+        """An option contract (OCC symbol) on an underlying the market knows: the market lists
+        underlyings, and quotes their contracts."""
+        return is_occ(symbol) and parse_occ(symbol).underlying in self.ex._known_symbols
 
     async def _estimated_qty(self, payload: dict[str, Any]) -> Decimal:
         """A notional order's quantity estimate (for risk checks and the books): the dollar

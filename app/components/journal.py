@@ -1,7 +1,10 @@
 """The Trade Journal's pieces: the helpers that render filters, totals, the trades table, one
 trade's chain and the analytics (their figures built by :mod:`app.components.journal_charts`).
 
-Money arrives as Decimals; tables keep the exact values.
+Money arrives as Decimals; tables keep the exact values. An option trade is named by its OCC
+symbol: the tables add its contract (underlying, expiry, strike, right) and how far the expiry
+was at the entry (0DTE, 1DTE); its prices are per share of premium and its P&L is in dollars
+(x 100 per contract, as journaled).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from app.components.journal_charts import (
     is_missing,
     label,
 )
+from db.queries.contracts import contract_label
 from db.queries.journal import (
+    OPTION_COLUMNS,
     JournalChoices,
     JournalFilter,
     JournalSummary,
     TradeChain,
+    option_details,
 )
 
 
@@ -48,19 +54,75 @@ def duration(seconds: float | None) -> str:
 
 # ---------------------------------------------------------------------------------- tables
 def trades_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The page of trades as shown, with the holding period after the exit time."""
+    """The page of trades as shown, with the holding period after the exit time and, when the
+    page holds an option trade, its contract and days to expiry after the symbol."""
     out = df.copy()
     held = [
         None if is_missing(x) or x is pd.NaT else (x - e).total_seconds()
         for e, x in zip(out["entry_time"], out["exit_time"], strict=True)
     ]
     out.insert(3, "held", [duration(s) for s in held])
+    options = [c for c in OPTION_COLUMNS if c in out.columns]
+    if not options:
+        return out
+    moved = out[options]
+    out = out.drop(columns=options)
+    if "contract" in moved.columns and moved["contract"].notna().any():
+        at = list(out.columns).index("ticker") + 1
+        for i, name in enumerate(options):
+            out.insert(at + i, name, moved[name])
     return out
+
+
+def symbol_label(symbol: str) -> str:
+    """A journal symbol as the filter offers it: an option's with its contract."""
+    contract = contract_label(symbol)
+    return symbol if contract is None else f"{symbol} · {contract}"
+
+
+def option_summary(trade: dict[str, Any]) -> str | None:
+    """One line on an option trade's contract and how it was chosen (days to expiry, implied
+    volatility, delta, premium at risk, as its pipeline decision recorded them); ``None`` for
+    a stock or ETF trade."""
+    contract, kind = option_details(trade)
+    if contract is None:
+        return None
+    notes = trade.get("metadata_json") or {}
+    iv, delta, at_risk = (_note(notes, k) for k in ("iv", "delta", "premium_at_risk"))
+    parts = [f"**Option** {contract}"]
+    if kind:
+        parts.append(kind)
+    if iv is not None:
+        parts.append(f"IV {float(iv) * 100:.1f}%")
+    if delta is not None:
+        parts.append(f"delta {float(delta):.3f}")
+    if at_risk is not None:
+        parts.append(f"premium at risk {money(at_risk)}")
+    parts.append("100 shares per contract, prices per share, P&L in dollars")
+    return " · ".join(parts)
+
+
+def _note(notes: dict[str, Any], key: str) -> Decimal | None:
+    """A number the trade's metadata recorded (as text), ``None`` when absent or unreadable."""
+    value = notes.get(key)
+    if is_missing(value):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
 
 
 TRADE_COLUMN_CONFIG = {
     "id": st.column_config.NumberColumn("#", format="%d"),
     "ticker": "symbol",
+    "contract": st.column_config.TextColumn(
+        "contract", help="Option: underlying, expiry, strike, right (C call, P put)"
+    ),
+    "expiry_kind": st.column_config.TextColumn(
+        "DTE", help="Option: days from the entry to the expiry (0DTE expires that session)"
+    ),
     "direction": "side",
     "exit_reason": "exit reason",
     "instrument_type": "instrument",
@@ -128,13 +190,15 @@ def chain_timeline(chain: TradeChain) -> pd.DataFrame:
         detail = f"{fl['side']} {fl['qty']} @ {fl['price']} ({', '.join(extra)})"
         events.append((fl["at"], 4, "fill", fl["client_order_id"], detail))
     t = chain.trade
+    contract, _ = option_details(t)
+    named = t["ticker"] if contract is None else f"{t['ticker']} ({contract})"
     events.append(
         (
             t["entry_time"],
             5,
             "entry",
             f"trade #{t['id']}",
-            f"{t['direction']} {t['shares']} {t['ticker']} @ {t['entry_price']}",
+            f"{t['direction']} {t['shares']} {named} @ {t['entry_price']}",
         )
     )
     if t.get("exit_time") is not None:
@@ -179,7 +243,7 @@ def render_filters(choices: JournalChoices) -> JournalFilter:
     days = [d for d in (picked if isinstance(picked, tuple | list) else (picked,)) if d]
     start = days[0] if days else None
     end = days[1] if len(days) > 1 else None
-    symbols = _pick(top[1], "Symbol", choices.symbols, "journal_symbols", str)
+    symbols = _pick(top[1], "Symbol", choices.symbols, "journal_symbols", symbol_label)
     strategies = _pick(top[2], "Strategy", choices.strategies, "journal_strategies")
     low = st.columns([2, 2, 2])
     triggers = _pick(low[0], "Trigger", choices.triggers, "journal_triggers")
@@ -216,6 +280,9 @@ def render_chain(chain: TradeChain) -> None:
         f"**Trade #{t['id']}** · {t['ticker']} {t['direction']} · {t['status']} · "
         f"trigger {label(t['trigger'])} · strategy {label(t['strategy'])}"
     )
+    option = option_summary(t)
+    if option is not None:
+        st.markdown(option)
     if chain.signal is None:
         st.caption("No signal: this trade started from a manual or rebalance order.")
     if not chain.orders:
@@ -320,6 +387,7 @@ __all__ = [
     "chain_timeline",
     "duration",
     "money_table",
+    "option_summary",
     "render_chain",
     "render_commissions",
     "render_filters",
@@ -328,5 +396,6 @@ __all__ = [
     "render_summary",
     "render_turnover",
     "render_win_rates",
+    "symbol_label",
     "trades_table",
 ]

@@ -1,5 +1,9 @@
 """Order Book: working orders and router parents (live), recent fills, cancelling one order or
-all of them (commands), and the order history with filters and each order's status history."""
+all of them (commands), and the order history with filters and each order's status history.
+
+An option order is named by its OCC symbol; the tables add its contract (``SPY 2026-11-20 600
+C``: underlying, expiry, strike, right) when they hold one. Its prices are per share of
+premium."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from app.components.common import confirm_dialog, confirmation, send_command
 from app.runtime import Runtime
 from core.domain import CommandType
 from core.users import Action, User
+from db.queries.contracts import contract_label
 from db.queries.orders import HISTORY_LIMIT, OrderFilterOptions
 
 ORDERS_REFRESH_S = 2.0
@@ -22,6 +27,9 @@ ORDER_COLUMNS = {
     "client_order_id": st.column_config.TextColumn("Order", pinned=True),
     "created_at": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "symbol": st.column_config.TextColumn("Symbol"),
+    "contract": st.column_config.TextColumn(
+        "Contract", help="Option: underlying, expiry, strike, right (C call, P put)"
+    ),
     "side": st.column_config.TextColumn("Side"),
     "qty": st.column_config.NumberColumn("Qty"),
     "filled_qty": st.column_config.NumberColumn("Filled"),
@@ -39,6 +47,9 @@ ORDER_COLUMNS = {
 FILL_COLUMNS = {
     "at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "symbol": st.column_config.TextColumn("Symbol"),
+    "contract": st.column_config.TextColumn(
+        "Contract", help="Option: underlying, expiry, strike, right (C call, P put)"
+    ),
     "side": st.column_config.TextColumn("Side"),
     "qty": st.column_config.NumberColumn("Qty"),
     "price": st.column_config.NumberColumn("Price", format="dollar"),
@@ -57,13 +68,22 @@ def _given(value: Any) -> bool:
 
 
 def describe_order(row: Any) -> str:
-    """``SPY buy 1 limit @ 464.00 · accepted · filled 0`` for a row of an orders frame."""
+    """``SPY buy 1 limit @ 464.00 · accepted · filled 0`` for a row of an orders frame; an
+    option's contract follows its symbol (``SPY261120C00600000 (SPY 2026-11-20 600 C) ...``)."""
     price = row["limit_price"] if _given(row["limit_price"]) else row["stop_price"]
     at = f" @ {price}" if _given(price) else ""
+    contract = contract_label(row["symbol"])
+    name = row["symbol"] if contract is None else f"{row['symbol']} ({contract})"
     return (
-        f"{row['symbol']} {row['side']} {row['qty']} {row['order_type']}{at} · "
+        f"{name} {row['side']} {row['qty']} {row['order_type']}{at} · "
         f"{row['status']} · filled {row['filled_qty']}"
     )
+
+
+def symbol_label(symbol: str) -> str:
+    """An order book symbol as offered by the filters: an option's with its contract."""
+    contract = contract_label(symbol)
+    return symbol if contract is None else f"{symbol} · {contract}"
 
 
 def _fraction(done: Decimal | int, total: Decimal | int) -> float:
@@ -100,8 +120,21 @@ def transition_lines(history: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _without_empty_contracts(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """``columns`` without ``contract`` when no row of ``frame`` is an option."""
+    if "contract" in columns and not frame["contract"].notna().any():
+        columns.remove("contract")
+    return columns
+
+
 def order_table(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[[c for c in ORDER_COLUMNS if c in frame.columns]]
+    """The orders as shown; the contract column only when an option order is among them."""
+    return frame[_without_empty_contracts(frame, [c for c in ORDER_COLUMNS if c in frame.columns])]
+
+
+def fill_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The fills as shown; the contract column only when an option fill is among them."""
+    return frame[_without_empty_contracts(frame, [c for c in FILL_COLUMNS if c in frame.columns])]
 
 
 # ---------------------------------------------------------------------------------- live views
@@ -146,7 +179,7 @@ def render_orders_live(runtime: Runtime) -> None:
         st.caption("No fills yet: executions appear here as the broker reports them.")
     else:
         st.dataframe(
-            fills[list(FILL_COLUMNS)],
+            fill_table(fills),
             column_config=FILL_COLUMNS,
             hide_index=True,
             width="stretch",
@@ -213,7 +246,9 @@ def render_order_actions(runtime: Runtime, user: User) -> None:
 def history_filters(options: OrderFilterOptions) -> dict[str, Any]:
     cols = st.columns([2, 2, 1, 1, 2])
     statuses = cols[0].multiselect("Status", list(options.statuses), key="orders_f_status")
-    symbols = cols[1].multiselect("Symbol", list(options.symbols), key="orders_f_symbol")
+    symbols = cols[1].multiselect(
+        "Symbol", list(options.symbols), format_func=symbol_label, key="orders_f_symbol"
+    )
     start = cols[2].date_input("From", value=None, key="orders_f_from")
     end = cols[3].date_input("To", value=None, key="orders_f_to")
     brokers = cols[4].multiselect("Broker", list(options.brokers), key="orders_f_broker")
@@ -274,6 +309,7 @@ def render_order_history(runtime: Runtime) -> None:
 
 __all__ = [
     "describe_order",
+    "fill_table",
     "order_table",
     "parent_label",
     "parent_progress",
@@ -282,5 +318,6 @@ __all__ = [
     "render_orders_live",
     "send_cancel",
     "send_cancel_all",
+    "symbol_label",
     "transition_lines",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 
+from db.queries.contracts import contract_from_notes, expiry_kind, option_contract
 from db.queries.journal_analytics import HOLDING_BUCKETS, WIN_RATE_KEYS, JournalAnalytics
 from db.queries.journal_sql import (
     CACHE_TTL_S,
@@ -56,6 +57,10 @@ TRADE_COLUMNS = (
     "signal_id",
     "order_id",
 )
+#: What :meth:`JournalQueries.trades` adds to :data:`TRADE_COLUMNS` for option trades (``None``
+#: for other trades): the contract (``SPY 2026-11-20 600 C``) and how far its expiry was at the
+#: entry (``0DTE``, ``1DTE``).
+OPTION_COLUMNS = ("contract", "expiry_kind")
 #: The columns of a CSV export (the table's, plus the rest of the trade's scalar fields).
 EXPORT_COLUMNS = (
     *TRADE_COLUMNS,
@@ -196,11 +201,17 @@ class JournalQueries(JournalAnalytics):
 
     def trades(self, f: JournalFilter, limit: int = 100, offset: int = 0) -> pd.DataFrame:
         """One page of the matching trades, newest entry first (columns
-        :data:`TRADE_COLUMNS`; money and quantities as Decimals)."""
-        stmt = self._trades_select(f, TRADE_COLUMNS).limit(limit).offset(max(0, offset))
+        :data:`TRADE_COLUMNS` then :data:`OPTION_COLUMNS`; money and quantities as Decimals,
+        an option's P&L in dollars as the journal stores it)."""
+        columns = (*TRADE_COLUMNS, "metadata_json")
+        stmt = self._trades_select(f, columns).limit(limit).offset(max(0, offset))
         with self.store.unit_of_work(read_only=True) as uow:
             rows = uow.connection.execute(stmt).all()
-        return as_frame(rows, TRADE_COLUMNS, ints=("id",))
+        frame = as_frame([row[:-1] for row in rows], TRADE_COLUMNS, ints=("id",))
+        options = [option_details(row._mapping) for row in rows]
+        for i, name in enumerate(OPTION_COLUMNS):
+            frame[name] = pd.Series([o[i] for o in options], index=frame.index, dtype=object)
+        return frame
 
     def export_csv(self, f: JournalFilter) -> str:
         """Every trade matching ``f`` as CSV (header :data:`EXPORT_COLUMNS`, newest first):
@@ -288,6 +299,19 @@ class JournalQueries(JournalAnalytics):
         return [dict(r._mapping) for r in ordered]
 
 
+def option_details(trade: Any) -> tuple[str | None, str | None]:
+    """(contract, expiry kind) of a trade row or mapping: the contract its OCC ticker names
+    (else the one its metadata describes, for an option trade) and ``0DTE``/``1DTE``...;
+    ``(None, None)`` for a stock or ETF trade."""
+    notes = trade.get("metadata_json") or {}
+    contract = option_contract(trade.get("ticker"))
+    if contract is None and trade.get("instrument_type") == "option":
+        contract = contract_from_notes(notes)
+    if contract is None:
+        return None, None
+    return str(contract), expiry_kind(contract, trade.get("entry_time"), notes)
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -300,6 +324,7 @@ __all__ = [
     "CACHE_TTL_S",
     "EXPORT_COLUMNS",
     "HOLDING_BUCKETS",
+    "OPTION_COLUMNS",
     "TRADE_COLUMNS",
     "WIN_RATE_KEYS",
     "JournalChoices",
@@ -307,4 +332,5 @@ __all__ = [
     "JournalQueries",
     "JournalSummary",
     "TradeChain",
+    "option_details",
 ]

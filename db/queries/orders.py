@@ -3,6 +3,9 @@ history, and the smart order router's parents with their progress.
 
 Every view filters and limits in SQL (the history is newest first, 500 rows unless asked
 otherwise) and keeps money exact: prices, quantities and commissions are Decimals.
+
+Orders and fills carry a ``contract`` column after the symbol: ``SPY 2026-11-20 600 C`` for an
+option (read from its OCC symbol; prices are per share of premium), ``None`` otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import Select, case, select
 
 from core.domain import OrderStatus
 from core.execution.parent import ParentStatus
+from db.queries.contracts import contract_label
 from db.queries.positions import OPEN_ORDER_STATUSES
 from db.tables import ALGO_ORDERS, FILLS, ORDER_HISTORY, ORDERS
 
@@ -131,6 +135,15 @@ def _frame(stmt: Select[Any], conn: Any, columns: Sequence[Any]) -> pd.DataFrame
     return pd.DataFrame.from_records(list(conn.execute(stmt)), columns=names)
 
 
+def with_contracts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``contract`` column after ``symbol``: the option contract each OCC
+    symbol names (``SPY 2026-11-20 600 C``), ``None`` for other symbols."""
+    labels = [contract_label(s) for s in frame["symbol"]]
+    at = list(frame.columns).index("symbol") + 1
+    frame.insert(at, "contract", pd.Series(labels, index=frame.index, dtype=object))
+    return frame
+
+
 class OrderQueries:
     """Read views of the Order Book page."""
 
@@ -147,7 +160,7 @@ class OrderQueries:
             .limit(limit)
         )
         with self.store.unit_of_work(read_only=True) as uow:
-            return _frame(stmt, uow.connection, _ORDER_COLUMNS)
+            return with_contracts(_frame(stmt, uow.connection, _ORDER_COLUMNS))
 
     def recent_fills(self, limit: int = FILLS_LIMIT, symbol: str | None = None) -> pd.DataFrame:
         """The latest executions, newest recorded first."""
@@ -155,7 +168,7 @@ class OrderQueries:
         if symbol:
             stmt = stmt.where(FILLS.c.symbol == symbol)
         with self.store.unit_of_work(read_only=True) as uow:
-            return _frame(stmt, uow.connection, _FILL_COLUMNS)
+            return with_contracts(_frame(stmt, uow.connection, _FILL_COLUMNS))
 
     def history(
         self,
@@ -183,7 +196,7 @@ class OrderQueries:
         if end is not None:
             stmt = stmt.where(ORDERS.c.created_at < _instant(end, end=True))
         with self.store.unit_of_work(read_only=True) as uow:
-            return _frame(stmt, uow.connection, _ORDER_COLUMNS)
+            return with_contracts(_frame(stmt, uow.connection, _ORDER_COLUMNS))
 
     def status_history(self, client_order_id: str) -> pd.DataFrame:
         """One order's status changes in order: seq, from_status, to_status, at, reason."""
@@ -223,4 +236,4 @@ class OrderQueries:
             return _frame(stmt, uow.connection, _PARENT_COLUMNS)
 
 
-__all__ = ["ORDER_STATUSES", "OrderFilterOptions", "OrderQueries"]
+__all__ = ["ORDER_STATUSES", "OrderFilterOptions", "OrderQueries", "with_contracts"]

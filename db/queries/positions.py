@@ -4,6 +4,11 @@ one (entry, stop, target, time in trade) and any closing order already working.
 Money stays exact: every price, quantity and P&L in the frames is a :class:`~decimal.Decimal`
 (``None`` where unknown). Unrealized P&L is computed in Python because SQLite keeps these
 columns as text.
+
+Options: a position in an option is named by its OCC symbol and priced per share of premium.
+Its market value and P&L (unrealized, and the realized P&L the position keeps per share) are
+multiplied by the contract multiplier (100); its underlying, expiry, strike and right (``C`` or
+``P``) are read from the symbol (``None`` for other rows).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.domain import ZERO, OrderStatus, TradeStatus, utcnow
+from db.queries.contracts import contract_fields, multiplier
 from db.tables import ORDERS, POSITIONS, TRADES
 
 if TYPE_CHECKING:
@@ -30,6 +36,10 @@ OPEN_ORDER_STATUSES: tuple[str, ...] = tuple(s.value for s in OrderStatus if s.i
 POSITION_COLUMNS: tuple[str, ...] = (
     "symbol",
     "instrument_type",
+    "underlying",
+    "expiry",
+    "strike",
+    "right",
     "side",
     "qty",
     "avg_entry_price",
@@ -48,6 +58,9 @@ POSITION_COLUMNS: tuple[str, ...] = (
     "closing_qty",
     "updated_at",
 )
+
+#: An option's contract, read from its OCC symbol (``None`` for other positions).
+CONTRACT_COLUMNS: tuple[str, ...] = ("underlying", "expiry", "strike", "right")
 
 #: Unrealized P&L as a fraction is a ratio for display, kept to a millionth.
 PCT_PLACES = Decimal("0.000001")
@@ -108,13 +121,17 @@ class PositionTotals:
         )
 
 
-def _pnl(qty: Decimal, entry: Decimal, mark: Decimal | None) -> tuple[Decimal, Any, Any]:
-    """(market value, unrealized P&L, unrealized P&L as a fraction of the cost basis)."""
+def _pnl(
+    qty: Decimal, entry: Decimal, mark: Decimal | None, instrument_type: Any = None
+) -> tuple[Decimal, Any, Any]:
+    """(market value, unrealized P&L, unrealized P&L as a fraction of the cost basis), in
+    dollars: an option's per-share prices are multiplied by its contract multiplier."""
+    size = qty * multiplier(instrument_type)
     if mark is None:
-        return qty * entry, None, None
-    pnl = (mark - entry) * qty
-    basis = abs(qty * entry)
-    return qty * mark, pnl, ((pnl / basis).quantize(PCT_PLACES) if basis else ZERO)
+        return size * entry, None, None
+    pnl = (mark - entry) * size
+    basis = abs(size * entry)
+    return size * mark, pnl, ((pnl / basis).quantize(PCT_PLACES) if basis else ZERO)
 
 
 def mark_positions(frame: pd.DataFrame, marks: Mapping[str, Decimal]) -> pd.DataFrame:
@@ -127,7 +144,7 @@ def mark_positions(frame: pd.DataFrame, marks: Mapping[str, Decimal]) -> pd.Data
         price = marks.get(row["symbol"])
         if price is None:
             continue
-        value, pnl, pct = _pnl(row["qty"], row["avg_entry_price"], price)
+        value, pnl, pct = _pnl(row["qty"], row["avg_entry_price"], price, row["instrument_type"])
         out.at[i, "mark"] = price
         out.at[i, "market_value"] = value
         out.at[i, "unrealized_pnl"] = pnl
@@ -145,8 +162,10 @@ class PositionQueries:
         """Every open position (by symbol) with the columns in :data:`POSITION_COLUMNS`.
 
         ``mark`` is the price the executor last stored on the position (``None`` until it
-        marks it); entry, stop, target, trade type and strategy come from the newest open
-        journal trade in the symbol; ``time_in_trade`` runs from its entry (else from the
+        marks it); market value and P&L are in dollars (an option's per-share prices times
+        100); an option's underlying, expiry, strike and right come from its OCC symbol;
+        entry, stop, target, trade type and strategy come from the newest open journal trade
+        in the symbol; ``time_in_trade`` runs from its entry (else from the
         position's opening) to ``now``; ``closing_qty`` is the quantity of reduce-only orders
         still working in the symbol (a close already on its way).
         """
@@ -174,12 +193,13 @@ class PositionQueries:
         records = []
         for p in positions:
             trade = trades.get(p.symbol)
-            value, pnl, pct = _pnl(p.qty, p.avg_entry_price, p.current_price)
+            value, pnl, pct = _pnl(p.qty, p.avg_entry_price, p.current_price, p.instrument_type)
             since = trade.entry_time if trade is not None else p.opened_at
             records.append(
                 (
                     p.symbol,
                     p.instrument_type,
+                    *contract_fields(p.symbol),
                     "long" if p.qty > 0 else "short",
                     p.qty,
                     p.avg_entry_price,
@@ -187,7 +207,7 @@ class PositionQueries:
                     value,
                     pnl,
                     pct,
-                    p.realized_pnl,
+                    p.realized_pnl * multiplier(p.instrument_type),
                     trade.entry_price if trade is not None else None,
                     trade.stop_loss if trade is not None else None,
                     trade.target_price if trade is not None else None,
@@ -199,7 +219,11 @@ class PositionQueries:
                     p.updated_at,
                 )
             )
-        return pd.DataFrame.from_records(records, columns=list(POSITION_COLUMNS))
+        frame = pd.DataFrame.from_records(records, columns=list(POSITION_COLUMNS))
+        for i, name in enumerate(CONTRACT_COLUMNS, start=POSITION_COLUMNS.index("underlying")):
+            # kept as objects, so a stock's row holds None (not NaN) like the other columns
+            frame[name] = pd.Series([r[i] for r in records], index=frame.index, dtype=object)
+        return frame
 
     def totals(self, now: datetime | None = None) -> PositionTotals:
         """:class:`PositionTotals` of :meth:`open_positions`."""
@@ -207,6 +231,7 @@ class PositionQueries:
 
 
 __all__ = [
+    "CONTRACT_COLUMNS",
     "OPEN_ORDER_STATUSES",
     "POSITION_COLUMNS",
     "PositionQueries",

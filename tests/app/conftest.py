@@ -17,8 +17,24 @@ from streamlit.testing.v1 import AppTest
 
 from app.runtime import Runtime, build_runtime
 from app.settings import AxionSettings
-from core.domain import Command, CommandStatus, CommandType
+from core.domain import (
+    Command,
+    CommandStatus,
+    CommandType,
+    Direction,
+    InstrumentType,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    StatusChange,
+    TradeExecution,
+    TradeType,
+)
 from core.executor import TradeExecutor
+from core.options.occ import OptionContract, Right
 from core.user_admin import UserAdmin
 from core.users import Role
 
@@ -127,6 +143,101 @@ class Dashboard:
             },
         )
         self.tick(2)
+
+    def option_contract(self, underlying: str = "SPY", right: Right = Right.CALL) -> OptionContract:
+        """A contract the simulated market quotes: expiring at the session after the market
+        clock's (SPY lists every session), struck at the money."""
+        market = self.runtime.market
+        now = market.clock.now()
+        calendar = market.calendar
+        session = calendar.session_date(now) or calendar.previous_session(now)
+        spot = market.quote_sync(underlying).last
+        strike = spot.quantize(Decimal(1))
+        return OptionContract(underlying, calendar.next_session(session), strike, right)
+
+    def seed_option(self, contracts: str = "2") -> tuple[OptionContract, Decimal, Decimal]:
+        """An open long call position as the executor books one, written to the store: the
+        position (marked 0.40 above its entry), the journal trade behind it with the notes the
+        options stage records, its filled entry order and a take-profit limit sell of one
+        contract still working. Returns (contract, entry price, mark), per share."""
+        contract = self.option_contract()
+        market = self.runtime.market
+        now = market.clock.now()
+        session = market.calendar.session_date(now) or market.calendar.previous_session(now)
+        quote = market.option_quote(contract.symbol)
+        entry, mark = quote.mid, quote.mid + Decimal("0.40")
+        qty = Decimal(contracts)
+        symbol, option = contract.symbol, InstrumentType.OPTION
+        path = [OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.ACCEPTED]
+
+        def order(coid, side, n, limit, status, reduce_only=False):
+            steps = [*path, status] if status not in path else path
+            return Order(
+                request=OrderRequest(
+                    client_order_id=coid,
+                    symbol=symbol,
+                    side=side,
+                    qty=n,
+                    order_type=OrderType.LIMIT,
+                    limit_price=limit,
+                    reduce_only=reduce_only,
+                    instrument_type=option,
+                ),
+                status=status,
+                broker="paper",
+                filled_qty=n if status is OrderStatus.FILLED else Decimal(0),
+                avg_fill_price=entry if status is OrderStatus.FILLED else None,
+                created_at=now,
+                updated_at=now,
+                history=[
+                    StatusChange(a, b, now) for a, b in zip([None, *steps[:-1]], steps, strict=True)
+                ],
+            )
+
+        with self.store.unit_of_work() as uow:
+            uow.orders.add(order("ax-opt-entry", Side.BUY, qty, quote.ask, OrderStatus.FILLED))
+            uow.orders.add(
+                order(
+                    "ax-opt-tp",
+                    Side.SELL,
+                    Decimal(1),
+                    entry * 2,
+                    OrderStatus.ACCEPTED,
+                    reduce_only=True,
+                )
+            )
+            uow.positions.upsert(
+                Position(symbol, qty, entry, mark, instrument_type=option, opened_at=now)
+            )
+            uow.journal.open_trade(
+                TradeExecution(
+                    ticker=symbol,
+                    direction=Direction.LONG,
+                    trade_type=TradeType.DAY,
+                    entry_price=entry,
+                    shares=qty,
+                    entry_time=now,
+                    instrument_type=option,
+                    original_ticker=contract.underlying,
+                    broker="paper",
+                    order_id="ax-opt-entry",
+                    trigger="signal",
+                    strategy="ema_cloud",
+                    metadata={
+                        "source": "ema_cloud",
+                        "underlying": contract.underlying,
+                        "expiry": contract.expiry.isoformat(),
+                        "strike": str(contract.strike),
+                        "right": contract.right.value,
+                        "expiry_kind": f"{contract.days_to_expiry(session)}DTE",
+                        "iv": f"{quote.iv:.4f}",
+                        "delta": f"{quote.greeks.delta:.4f}",
+                        "premium_at_risk": str(quote.ask * qty * 100),
+                    },
+                )
+            )
+            uow.commit()
+        return contract, entry, mark
 
     def close(self) -> None:
         if self._executor is not None:

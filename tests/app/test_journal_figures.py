@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from app.components.journal import chain_timeline, duration, trades_table
+from app.components.journal import chain_timeline, duration, option_summary, trades_table
 from app.components.journal_charts import (
     NONE_LABEL,
     build_commission_figure,
@@ -180,6 +180,57 @@ def test_trades_table_adds_the_holding_period():
     assert list(table["held"]) == ["", "2h 30m"]
     assert list(table.columns[:4]) == ["id", "entry_time", "exit_time", "held"]
     assert list(table["strategy"]) == [None, "momentum"]
+
+
+def test_trades_table_shows_option_contracts_after_the_symbol_only_when_there_are_any():
+    df = pd.DataFrame(
+        {
+            "id": [2, 1],
+            "entry_time": [T0, T0],
+            "exit_time": [None, None],
+            "ticker": ["SPY261120C00600000", "SPY"],
+            "pnl": [None, None],
+            "contract": ["SPY 2026-11-20 600 C", None],
+            "expiry_kind": ["0DTE", None],
+        },
+        dtype=object,
+    )
+    table = trades_table(df)
+    assert list(table.columns) == [
+        "id",
+        "entry_time",
+        "exit_time",
+        "held",
+        "ticker",
+        "contract",
+        "expiry_kind",
+        "pnl",
+    ]
+    assert list(table["contract"]) == ["SPY 2026-11-20 600 C", None]
+    stocks = trades_table(df.iloc[1:])
+    assert "contract" not in stocks.columns and "expiry_kind" not in stocks.columns
+
+
+def test_option_summary_names_the_contract_and_how_it_was_chosen():
+    trade = {
+        "ticker": "SPY261120P00590000",
+        "instrument_type": "option",
+        "entry_time": datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
+        "metadata_json": {
+            "expiry_kind": "0DTE",
+            "iv": "0.1825",
+            "delta": "-0.4200",
+            "premium_at_risk": "372.00",
+        },
+    }
+    assert option_summary(trade) == (
+        "**Option** SPY 2026-11-20 590 P · 0DTE · IV 18.2% · delta -0.420 · "
+        "premium at risk $372.00 · 100 shares per contract, prices per share, P&L in dollars"
+    )
+    assert option_summary({**trade, "metadata_json": {}}).startswith(
+        "**Option** SPY 2026-11-20 590 P · 0DTE · 100 shares"  # counted from the entry
+    )
+    assert option_summary({"ticker": "SPY", "instrument_type": "stock"}) is None
 
 
 def test_chain_timeline_tells_the_trade_in_time_order():

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from streamlit.elements.widgets import button as button_module
 
+from core.options.occ import OptionContract, Right
 from db.queries.journal import EXPORT_COLUMNS
 from db.tables import TRADES
 from tests.app.conftest import texts
@@ -129,6 +131,71 @@ def test_a_trade_is_followed_from_its_order_to_its_fills(dashboard):
     assert {"order", "status", "fill", "entry"} <= set(timeline["step"])
     fill = timeline[timeline["step"] == "fill"].iloc[0]
     assert fill["detail"].startswith("buy 10 @ ")
+
+
+def test_option_trades_show_their_contract_in_the_table_and_the_detail(dashboard):
+    dashboard.seed_trading()
+    contract, entry, _ = dashboard.seed_option(contracts="2")
+    with dashboard.store.unit_of_work(read_only=True) as uow:
+        held = uow.journal.open_trade_for(contract.symbol)
+    assert held is not None and held.id is not None
+    kind = held.metadata["expiry_kind"]  # as the options stage recorded it, e.g. "3DTE"
+    # a closed 0DTE put: its P&L is stored in dollars, x 100 per contract
+    put = OptionContract("QQQ", datetime(2026, 1, 5).date(), Decimal("500"), Right.PUT)
+    add(
+        dashboard.store,
+        TRADES,
+        trade(
+            ticker=put.symbol,
+            instrument_type="option",
+            original_ticker="QQQ",
+            entry_price=Decimal("2.00"),
+            exit_price=Decimal("2.55"),
+            shares=Decimal("4"),
+            pnl=Decimal("220.00"),  # (2.55 - 2.00) x 4 x 100
+            exit_reason="target",
+            entry_time=datetime(2026, 1, 5, 15, 0, tzinfo=UTC),
+            exit_time=datetime(2026, 1, 5, 16, 30, tzinfo=UTC),
+            metadata_json={
+                "underlying": "QQQ",
+                "expiry": "2026-01-05",
+                "strike": "500",
+                "right": "put",
+                "expiry_kind": "0DTE",
+            },
+        ),
+    )
+    at = dashboard.app("journal").run()
+    assert not at.exception
+    table = _table(at)
+    assert list(table.columns[4:7]) == ["ticker", "contract", "expiry_kind"]
+    rows = table.set_index("ticker")
+    assert rows.loc[contract.symbol, "contract"] == str(contract)
+    assert rows.loc[contract.symbol, "expiry_kind"] == kind
+    assert rows.loc[contract.symbol, "instrument_type"] == "option"
+    assert rows.loc[contract.symbol, "entry_price"] == entry  # per share of premium
+    assert rows.loc[put.symbol, "contract"] == "QQQ 2026-01-05 500 P"
+    assert rows.loc[put.symbol, "expiry_kind"] == "0DTE"
+    assert rows.loc[put.symbol, "pnl"] == Decimal("220.00")
+    assert pd.isna(rows.loc["SPY", "contract"]) and pd.isna(rows.loc["SPY", "expiry_kind"])
+
+    types = at.multiselect(key="journal_types")
+    assert "option" in types.options
+    assert f"{put.symbol} · {put}" in at.multiselect(key="journal_symbols").options
+    types.select("option").run()
+    assert set(_table(at)["ticker"]) == {contract.symbol, put.symbol}
+    shown = texts(at)
+    assert "Trades 2" in shown and "Open 1" in shown and "Realized P&L $220.00" in shown
+
+    at.selectbox(key="journal_chain_trade").set_value(held.id).run()
+    assert not at.exception
+    shown = texts(at)
+    assert f"**Option** {contract} · {kind} · IV " in shown
+    assert "100 shares per contract" in shown and "premium at risk $" in shown
+    timeline = at.dataframe[1].value
+    (entered,) = timeline[timeline["step"] == "entry"]["detail"]
+    assert entered == f"long 2 {contract.symbol} ({contract}) @ {entry}"
+    assert "ax-opt-entry" in set(timeline["ref"])
 
 
 def test_each_analytics_tab_renders_its_chart_only_while_open(dashboard):

@@ -70,6 +70,8 @@ def test_working_orders_fills_and_history_after_trading(dashboard):
     assert len(history) == 4 and history["client_order_id"].iloc[0] == resting  # newest first
     fills = _fills_table(at)
     assert sorted(fills["symbol"]) == ["NVDA", "QQQ", "SPY"]
+    # no option among them: no contract column
+    assert "contract" not in working.columns and "contract" not in history.columns
 
     at.selectbox(key="orders_history_choice").select(resting).run()
     shown = texts(at)
@@ -133,6 +135,43 @@ def test_cancel_all_asks_first_and_cancels_every_working_order(dashboard):
     assert applied.status is CommandStatus.APPLIED and applied.result == "1 cancel requests sent"
     dashboard.tick()
     assert _status(dashboard, resting) is OrderStatus.CANCELLED
+
+
+def test_option_orders_show_their_contract_in_working_orders_and_history(dashboard):
+    dashboard.seed_trading()
+    resting = _resting(dashboard)
+    contract, entry, _ = dashboard.seed_option(contracts="2")
+    label = str(contract)  # e.g. "SPY 2026-11-23 581 C"
+    assert label.startswith(f"SPY {contract.expiry:%Y-%m-%d} ") and label.endswith(" C")
+    at = dashboard.app("orders").run()
+    assert not at.exception
+    assert "Working orders (2)" in texts(at)
+    working, history = _order_tables(at)
+    assert list(working.columns[:4]) == ["client_order_id", "created_at", "symbol", "contract"]
+    shown = working.set_index("client_order_id")
+    tp = shown.loc["ax-opt-tp"]
+    assert (tp["symbol"], tp["contract"], tp["side"], tp["qty"]) == (
+        contract.symbol,
+        label,
+        "sell",
+        Decimal("1"),
+    )
+    assert tp["limit_price"] == entry * 2 and bool(tp["reduce_only"])  # per share of premium
+    assert pd.isna(shown.loc[resting, "contract"])  # a stock order names no contract
+
+    past = history.set_index("client_order_id")
+    assert past.loc["ax-opt-entry", "contract"] == label
+    assert past.loc["ax-opt-entry", "status"] == "filled"
+    assert past.loc["ax-opt-entry", "avg_fill_price"] == entry
+    assert past["contract"].notna().sum() == 2
+
+    cancel = at.selectbox(key="orders_cancel_choice")
+    assert f"ax-opt-tp · {contract.symbol} ({label}) sell 1 limit" in " ".join(cancel.options)
+    symbols = at.multiselect(key="orders_f_symbol")
+    assert f"{contract.symbol} · {label}" in symbols.options
+    symbols.select(contract.symbol).run()
+    assert _history_ids(at) == ["ax-opt-tp", "ax-opt-entry"]
+    assert set(_order_tables(at)[-1]["contract"]) == {label}
 
 
 def _parent(pid: str, status: ParentStatus, done: int, filled: str) -> ParentOrder:

@@ -330,3 +330,53 @@ def test_both_mode_sends_day_signals_to_leveraged_etfs(world: World):
     assert scalp_order.request.instrument_type is InstrumentType.OPTION
     assert day_order is not None and day_order.symbol == "SPXL", day_decisions[-1].reason
     assert day_order.request.instrument_type is InstrumentType.LEVERAGED_ETF
+
+
+def test_a_trader_buys_and_closes_an_option_on_the_simulated_market(tmp_path):
+    """The simulated market lists underlyings only and quotes their contracts: a manual option
+    order and its close go through the executor and the paper broker."""
+    from core.marketdata.calendar import default_calendar
+    from core.marketdata.simulated import SimulatedMarket
+
+    calendar = default_calendar()
+    clock = ManualClock(et(11, 0))
+    market = SimulatedMarket(clock, calendar, seed=7)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        broker = PaperBroker(market, store.paper_ledger("s"), PaperConfig())
+        ex = TradeExecutor(
+            store, broker, market, ExecutorConfig(account="s"), clock=clock, holder_id="s"
+        )
+        spot = market.quote_sync("SPY").last
+        chain = market.option_chain("SPY", DAY)
+        quote = min(
+            (q for q in chain if q.contract.right.value == "call"),
+            key=lambda q: abs(q.contract.strike - spot),
+        )
+        assert quote.symbol not in market.symbols()
+
+        def command(payload: dict) -> int:
+            with store.unit_of_work() as uow:
+                cid = uow.commands.add(Command("manual_order", payload, "tina", clock.now()))
+                uow.commit()
+            for _ in range(3):
+                asyncio.run(ex.tick())
+                clock.advance(timedelta(seconds=20))
+            return cid
+
+        option = {"symbol": quote.symbol, "instrument_type": "option", "qty": "2"}
+        bought = command(
+            {**option, "side": "buy", "order_type": "limit", "limit_price": str(quote.ask)}
+        )
+        closed = command({**option, "side": "sell", "reduce_only": True})
+        with store.unit_of_work(read_only=True) as uow:
+            results = [uow.commands.get(c) for c in (bought, closed)]
+            (trade,) = uow.journal.trades(5)
+        assert [c.status.value for c in results] == ["applied", "applied"], [
+            c.result for c in results
+        ]
+        assert trade.ticker == quote.symbol and trade.instrument_type is InstrumentType.OPTION
+        assert trade.status is TradeStatus.CLOSED and trade.exit_reason == "manual"
+        assert trade.pnl == (trade.exit_price - trade.entry_price) * 2 * 100
+    finally:
+        store.engine.dispose()

@@ -379,6 +379,79 @@ def test_trades_come_a_page_at_a_time_with_exact_money(journal):
     assert xle["entry_time"] == at(10, 9, 0)
 
 
+def test_option_trades_name_their_contract_and_days_to_expiry(store):
+    call, put = "SPY260105C00600000", "QQQ260106P00500000"
+    add(
+        store,
+        TRADES,
+        trade(ticker="AAPL", entry_time=at(5, 14, 30)),
+        # as the options stage journals it: the contract and how it was chosen
+        trade(
+            ticker=call,
+            instrument_type="option",
+            original_ticker="SPY",
+            entry_price=D("1.25"),
+            exit_price=D("1.75"),
+            shares=D("3"),
+            pnl=D("150.00"),  # (1.75 - 1.25) x 3 x 100, as the journal writer stores it
+            entry_time=at(5, 15, 0),
+            metadata_json={
+                "underlying": "SPY",
+                "expiry": "2026-01-05",
+                "strike": "600",
+                "right": "call",
+                "expiry_kind": "0DTE",
+                "iv": "0.1800",
+                "delta": "0.5100",
+                "premium_at_risk": "375.00",
+            },
+        ),
+        # a manual option trade: no metadata, the days to expiry come from the entry
+        trade(
+            ticker=put,
+            instrument_type="option",
+            status="open",
+            entry_price=D("2.10"),
+            shares=D("1"),
+            entry_time=at(5, 20, 30),  # 15:30 in New York: one day before the expiry
+        ),
+        # an option trade whose ticker is not an OCC symbol: its metadata names the contract
+        trade(
+            ticker="IWMOPT",
+            instrument_type="option",
+            entry_time=at(5, 14, 0),
+            metadata_json={
+                "underlying": "IWM",
+                "expiry": "2026-01-09",
+                "strike": "210.5",
+                "right": "put",
+            },
+        ),
+    )
+    q = JournalQueries(store)
+    page = q.trades(JournalFilter()).set_index("ticker")
+    assert list(page.columns[-2:]) == ["contract", "expiry_kind"]
+    assert page.loc[call, "contract"] == "SPY 2026-01-05 600 C"
+    assert page.loc[call, "expiry_kind"] == "0DTE"
+    assert page.loc[call, "pnl"] == D("150.00") and page.loc[call, "instrument_type"] == "option"
+    assert page.loc[put, "contract"] == "QQQ 2026-01-06 500 P"
+    assert page.loc[put, "expiry_kind"] == "1DTE"
+    assert page.loc["IWMOPT", "contract"] == "IWM 2026-01-09 210.5 P"
+    assert page.loc["IWMOPT", "expiry_kind"] == "4DTE"
+    assert page.loc["AAPL", "contract"] is None and page.loc["AAPL", "expiry_kind"] is None
+
+    assert q.choices().instrument_types == ("option", "stock")
+    options = JournalFilter(instrument_types=("option",))
+    assert set(q.trades(options)["ticker"]) == {call, put, "IWMOPT"}
+    summary = q.summary(options)
+    assert (summary.trades, summary.open, summary.realized_pnl) == (3, 1, D("150.00"))
+    assert q.trades(JournalFilter(instrument_types=("stock",)))["contract"].isna().all()
+    assert list(q.trades(JournalFilter(symbols=("NONE",))).columns[-2:]) == [
+        "contract",
+        "expiry_kind",
+    ]
+
+
 def test_csv_export_has_the_header_and_every_filtered_trade(journal):
     text = journal.export_csv(JournalFilter(strategies=("breakout",)))
     rows = list(csv.DictReader(io.StringIO(text)))

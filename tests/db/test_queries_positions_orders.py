@@ -58,6 +58,7 @@ def _order(
     limit: str | None = None,
     reduce_only: bool = False,
     parent_id: str | None = None,
+    instrument_type: InstrumentType = InstrumentType.STOCK,
 ) -> Order:
     request = OrderRequest(
         client_order_id=coid,
@@ -67,6 +68,7 @@ def _order(
         order_type=OrderType.LIMIT if limit else OrderType.MARKET,
         limit_price=Decimal(limit) if limit else None,
         reduce_only=reduce_only,
+        instrument_type=instrument_type,
     )
     path = PATHS[status]
     history = [
@@ -216,7 +218,10 @@ def test_positions_carry_exact_pnl_and_the_open_trade(book):
     aapl = frame.loc["AAPL"]
     assert aapl["instrument_type"] == "option"
     assert aapl["mark"] is None and aapl["unrealized_pnl"] is None
-    assert aapl["market_value"] == Decimal("150")  # at cost until marked
+    # an option counts 100 shares per contract: 3 contracts at $50 a share, at cost until marked
+    assert aapl["market_value"] == Decimal("15000")
+    # a symbol that is not an OCC symbol names no contract
+    assert [aapl[c] for c in ("underlying", "expiry", "strike", "right")] == [None] * 4
     assert aapl["entry_price"] is None  # no journal trade behind it
     assert aapl["time_in_trade"] == timedelta(hours=1, minutes=3)  # from the position's opening
     assert all(isinstance(v, Decimal) for v in frame["unrealized_pnl"].dropna())
@@ -226,18 +231,154 @@ def test_marking_fills_in_unmarked_positions_and_totals_stay_exact(book):
     frame = PositionQueries(book).open_positions(T0)
     assert PositionTotals.of(frame).unmarked == 1
     marked = mark_positions(frame, {"AAPL": Decimal("55.10")}).set_index("symbol")
-    assert marked.loc["AAPL", "unrealized_pnl"] == Decimal("15.30")
+    # AAPL is an option: 3 contracts x 100 shares
+    assert marked.loc["AAPL", "unrealized_pnl"] == Decimal("1530.00")
+    assert marked.loc["AAPL", "market_value"] == Decimal("16530.00")
+    assert marked.loc["AAPL", "unrealized_pnl_pct"] == Decimal("0.102000")
     assert marked.loc["AAPL", "mark"] == Decimal("55.10")
     assert marked.loc["SPY", "unrealized_pnl"] == Decimal("15.00")  # untouched
     totals = PositionTotals.of(marked.reset_index())
     assert totals == PositionTotals(
         count=3,
-        market_value=Decimal("1015.00") - Decimal("950.00") + Decimal("165.30"),
-        gross_exposure=Decimal("1015.00") + Decimal("950.00") + Decimal("165.30"),
-        unrealized_pnl=Decimal("15.00") + Decimal("50.00") + Decimal("15.30"),
+        market_value=Decimal("1015.00") - Decimal("950.00") + Decimal("16530.00"),
+        gross_exposure=Decimal("1015.00") + Decimal("950.00") + Decimal("16530.00"),
+        unrealized_pnl=Decimal("15.00") + Decimal("50.00") + Decimal("1530.00"),
         realized_pnl=Decimal("12.34"),
         unmarked=0,
     )
+
+
+# ---------------------------------------------------------------------------------- options
+CALL = "SPY261120C00600000"
+PUT = "QQQ261120P00500500"
+
+
+def test_option_positions_count_100_shares_per_contract_and_name_their_contract(store):
+    _add(
+        store,
+        Position("SPY", Decimal("10"), Decimal("100.00"), Decimal("101.50"), opened_at=T0),
+        Position(
+            CALL,
+            Decimal("2"),
+            Decimal("4.10"),
+            Decimal("5.25"),
+            instrument_type=InstrumentType.OPTION,
+            opened_at=T0,
+            realized_pnl=Decimal("0.30"),  # kept per share, like the prices
+        ),
+        Position(
+            PUT,
+            Decimal("-1"),
+            Decimal("3.00"),
+            Decimal("2.50"),
+            instrument_type=InstrumentType.OPTION,
+            opened_at=T0,
+        ),
+        _trade(
+            CALL,
+            "4.10",
+            T0,
+            shares="2",
+            instrument_type=InstrumentType.OPTION,
+            original_ticker="SPY",
+            stop_loss=Decimal("2.05"),
+        ),
+    )
+    frame = PositionQueries(store).open_positions(T0 + timedelta(minutes=5)).set_index("symbol")
+    assert list(frame.index) == [PUT, "SPY", CALL]
+
+    call = frame.loc[CALL]
+    assert call["instrument_type"] == "option"
+    assert (call["underlying"], call["expiry"], call["strike"], call["right"]) == (
+        "SPY",
+        date(2026, 11, 20),
+        Decimal("600"),
+        "C",
+    )
+    assert call["mark"] == Decimal("5.25") and call["avg_entry_price"] == Decimal("4.10")
+    assert call["market_value"] == Decimal("1050.00")  # 2 x 5.25 x 100
+    assert call["unrealized_pnl"] == Decimal("230.00")  # (5.25 - 4.10) x 2 x 100
+    assert call["unrealized_pnl_pct"] == Decimal("0.280488")  # of the 820.00 paid
+    assert call["realized_pnl"] == Decimal("30.00")
+    assert call["entry_price"] == Decimal("4.10") and call["stop_loss"] == Decimal("2.05")
+
+    put = frame.loc[PUT]
+    assert (put["underlying"], put["expiry"], put["strike"], put["right"]) == (
+        "QQQ",
+        date(2026, 11, 20),
+        Decimal("500.5"),
+        "P",
+    )
+    assert put["side"] == "short"
+    assert put["market_value"] == Decimal("-250.00")
+    assert put["unrealized_pnl"] == Decimal("50.00")  # sold at 3.00, marked at 2.50
+
+    spy = frame.loc["SPY"]
+    assert [spy[c] for c in ("underlying", "expiry", "strike", "right")] == [None] * 4
+    assert spy["market_value"] == Decimal("1015.00")  # a stock counts once
+
+    totals = PositionQueries(store).totals(T0)
+    assert totals.market_value == Decimal("1015.00") + Decimal("1050.00") - Decimal("250.00")
+    assert totals.gross_exposure == Decimal("1015.00") + Decimal("1050.00") + Decimal("250.00")
+    assert totals.unrealized_pnl == Decimal("15.00") + Decimal("230.00") + Decimal("50.00")
+    assert totals.realized_pnl == Decimal("30.00")
+
+
+def test_an_unmarked_option_is_marked_per_contract(store):
+    _add(
+        store,
+        Position(CALL, Decimal("3"), Decimal("2.00"), instrument_type=InstrumentType.OPTION),
+    )
+    frame = PositionQueries(store).open_positions(T0)
+    assert frame["market_value"].iloc[0] == Decimal("600.00")  # at cost: 3 x 2.00 x 100
+    marked = mark_positions(frame, {CALL: Decimal("2.35")}).iloc[0]
+    assert marked["mark"] == Decimal("2.35")
+    assert marked["market_value"] == Decimal("705.00")
+    assert marked["unrealized_pnl"] == Decimal("105.00")
+    assert PositionTotals.of(mark_positions(frame, {CALL: Decimal("2.35")})).unrealized_pnl == (
+        Decimal("105.00")
+    )
+
+
+def test_option_orders_and_fills_name_their_contract(store):
+    _add(
+        store,
+        _order("stock", "SPY", S.FILLED, T0, filled="10"),
+        _order(
+            "opt-entry",
+            CALL,
+            S.FILLED,
+            T0 + timedelta(minutes=1),
+            qty="2",
+            filled="2",
+            instrument_type=InstrumentType.OPTION,
+        ),
+        _order(
+            "opt-exit",
+            CALL,
+            S.ACCEPTED,
+            T0 + timedelta(minutes=2),
+            side=Side.SELL,
+            qty="2",
+            limit="6.10",
+            reduce_only=True,
+            instrument_type=InstrumentType.OPTION,
+        ),
+        Fill("f-opt", "opt-entry", CALL, Side.BUY, Decimal("2"), Decimal("4.10"), T0, "paper"),
+    )
+    q = OrderQueries(store)
+    working = q.open_orders()
+    assert _ids(working) == ["opt-exit"]
+    assert list(working.columns[:4]) == ["client_order_id", "created_at", "symbol", "contract"]
+    assert working["contract"].iloc[0] == "SPY 2026-11-20 600 C"
+    assert working["instrument_type"].iloc[0] == "option"
+    assert working["limit_price"].iloc[0] == Decimal("6.10")  # per share of premium
+    history = q.history().set_index("client_order_id")
+    assert history.loc["opt-entry", "contract"] == "SPY 2026-11-20 600 C"
+    assert history.loc["stock", "contract"] is None
+    assert list(q.history(symbols=[CALL])["client_order_id"]) == ["opt-exit", "opt-entry"]
+    assert q.recent_fills()["contract"].iloc[0] == "SPY 2026-11-20 600 C"
+    assert "contract" in q.history(symbols=["TSLA"]).columns  # an empty page keeps the column
 
 
 # ---------------------------------------------------------------------------------- orders
