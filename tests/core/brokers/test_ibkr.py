@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import socket
 import subprocess
@@ -49,6 +48,7 @@ from core.domain import (
 from core.marketdata.calendar import ManualClock, default_calendar
 from core.marketdata.ibkr import IBKRMarketData, duration_for
 from core.ports import BrokerUnavailable, OrderRejected, UnknownOrder, UnknownSymbol
+from tests.core.brokers.ib_logs import IbLogGuard, guard_ib_logs
 from tests.emulators.tws import SERVER_VERSION, STARTUP_NOTICES, TwsEmulator
 
 T = TypeVar("T")
@@ -71,59 +71,10 @@ def api_error(code: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class IbLogGuard(logging.Handler):
-    """Collects ib_insync and eventkit log records and reports the ones that must fail a test."""
-
-    LOGGERS = ("ib_insync", "eventkit")
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._allowed: list[re.Pattern[str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def allow(self, *patterns: str) -> None:
-        """Declare ERROR messages this test expects (TWS API errors, dropped sockets)."""
-        self._allowed.extend(re.compile(p) for p in patterns)
-
-    def problems(self) -> list[str]:
-        found = []
-        for record in self.records:
-            message = record.getMessage()
-            decoding = (
-                record.name == "ib_insync.Decoder"
-                or "Error handling fields" in message
-                or message.startswith("Error for ")
-            )
-            if decoding or record.name.startswith("eventkit"):
-                if record.levelno >= logging.WARNING:
-                    found.append(f"{record.name} {record.levelname}: {message}")
-                continue
-            if record.levelno >= logging.ERROR and not any(
-                p.search(message) for p in self._allowed
-            ):
-                found.append(f"{record.name} {record.levelname}: {message}")
-        return found
-
-
 @pytest.fixture(autouse=True)
 def ib_logs() -> Iterator[IbLogGuard]:
-    guard = IbLogGuard()
-    loggers = [logging.getLogger(name) for name in IbLogGuard.LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(guard)
-        lg.setLevel(logging.WARNING)
-    try:
+    with guard_ib_logs() as guard:
         yield guard
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.removeHandler(guard)
-            lg.setLevel(level)
-    problems = guard.problems()
-    assert not problems, "ib_insync reported problems:\n" + "\n".join(problems)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import threading
 import time
@@ -57,6 +56,7 @@ from core.domain import (
 )
 from core.options.occ import OptionContract, Right
 from core.ports import OrderRejected
+from tests.core.brokers.ib_logs import IbLogGuard, guard_ib_logs
 from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.tws import TwsEmulator, option_con_id
 
@@ -467,59 +467,10 @@ def api_error(code: int) -> str:
     return rf"^Error {code}, reqId -?\d+"
 
 
-class IbLogGuard(logging.Handler):
-    """Fails a test on any ib_insync decoder record, any "Error handling fields" / "Error for"
-    record, any eventkit warning and any ERROR the test did not declare as expected."""
-
-    LOGGERS = ("ib_insync", "eventkit")
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._allowed: list[re.Pattern[str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def allow(self, *patterns: str) -> None:
-        self._allowed.extend(re.compile(p) for p in patterns)
-
-    def problems(self) -> list[str]:
-        found = []
-        for record in self.records:
-            message = record.getMessage()
-            decoding = (
-                record.name == "ib_insync.Decoder"
-                or "Error handling fields" in message
-                or message.startswith("Error for ")
-            )
-            if decoding or record.name.startswith("eventkit"):
-                if record.levelno >= logging.WARNING:
-                    found.append(f"{record.name} {record.levelname}: {message}")
-                continue
-            if record.levelno >= logging.ERROR and not any(
-                p.search(message) for p in self._allowed
-            ):
-                found.append(f"{record.name} {record.levelname}: {message}")
-        return found
-
-
 @pytest.fixture
 def ib_logs() -> Iterator[IbLogGuard]:
-    guard = IbLogGuard()
-    loggers = [logging.getLogger(name) for name in IbLogGuard.LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(guard)
-        lg.setLevel(logging.WARNING)
-    try:
+    with guard_ib_logs() as guard:
         yield guard
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.removeHandler(guard)
-            lg.setLevel(level)
-    problems = guard.problems()
-    assert not problems, "ib_insync reported problems:\n" + "\n".join(problems)
 
 
 @pytest.fixture
