@@ -57,6 +57,12 @@ def paper_config(runtime: Runtime) -> PaperConfig | None:
 
 
 def describe_commission(value: dict[str, Any]) -> str:
+    stock = _describe_stock_commission(value)
+    per_contract = value.get("per_contract")
+    return f"{stock}; options ${per_contract} per contract" if per_contract else stock
+
+
+def _describe_stock_commission(value: dict[str, Any]) -> str:
     kind = value.get("kind", "zero")
     minimum = Decimal(str(value.get("minimum") or "0"))
     floor = f", at least ${minimum} per order" if minimum else ""
@@ -175,6 +181,13 @@ def fill_form_values(config: PaperConfig) -> dict[str, Any] | None:
             step=0.1,
             key="settings_fills_cap",
         )
+        per_contract = st.number_input(
+            "Options: per contract ($, whatever the stock schedule)",
+            min_value=0.0,
+            value=float(commission.per_contract),
+            step=0.05,
+            key="settings_fills_per_contract",
+        )
         submitted = st.form_submit_button("Save fill settings", type="primary")
     if not submitted:
         return None
@@ -183,6 +196,8 @@ def fill_form_values(config: PaperConfig) -> dict[str, Any] | None:
         schedule.update(rate=_dec(rate), minimum=_dec(minimum), max_pct=_dec(cap) if cap else None)
     elif kind == "percent":
         schedule.update(pct=_dec(pct), minimum=_dec(minimum))
+    if per_contract:
+        schedule["per_contract"] = _dec(per_contract)
     return {
         PARTICIPATION_KEY: _dec(participation),
         IMPACT_KEY: _dec(impact),

@@ -160,6 +160,21 @@ def test_a_trader_changes_latency_and_commission_and_the_executor_applies_them(d
     assert "Change history (2)" in [e.label for e in at.expander]
 
 
+def test_the_options_per_contract_commission_is_set_and_kept(dashboard):
+    at = dashboard.app("settings", user="trader").run()
+    at.number_input(key="settings_fills_per_contract").set_value(0.65)
+    click(at, "Save fill settings")
+    (sent,) = [c for c in dashboard.commands() if c.type == CommandType.UPDATE_SETTING.value]
+    assert sent.payload["value"] == {"kind": "zero", "per_contract": "0.65"}
+    assert dashboard.apply().status is CommandStatus.APPLIED
+    assert dashboard.runtime.broker.config.commission.per_contract == Decimal("0.65")
+    # saving the form again without a change keeps the options rate (nothing is sent)
+    at = dashboard.app("settings", user="trader").run()
+    assert at.number_input(key="settings_fills_per_contract").value == 0.65
+    click(at, "Save fill settings")
+    assert "Nothing changed." in texts(at)
+
+
 def test_saving_an_unchanged_form_sends_nothing(dashboard):
     at = dashboard.app("settings", user="trader").run()
     click(at, "Save fill settings")
