@@ -49,6 +49,7 @@ from core.marketdata.calendar import ManualClock, default_calendar
 from core.marketdata.ibkr import IBKRMarketData, duration_for
 from core.ports import BrokerUnavailable, OrderRejected, UnknownOrder, UnknownSymbol
 from tests.core.brokers.ib_logs import IbLogGuard, guard_ib_logs
+from tests.core.brokers.waiting import events_until, until
 from tests.emulators.tws import SERVER_VERSION, STARTUP_NOTICES, TwsEmulator
 
 T = TypeVar("T")
@@ -127,31 +128,6 @@ async def connected(tws: TwsEmulator, **kwargs: Any) -> AsyncIterator[IBKRBroker
         await broker.close()
         await until(lambda: tws.client_count == 0, "the client to disconnect")
         assert not broker.reconnecting
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-async def events_until(
-    broker: IBKRBroker, done: Callable[[list[BrokerEvent]], bool], timeout: float = 3.0
-) -> list[BrokerEvent]:
-    """Poll ``updates()`` until ``done(events)``."""
-    events: list[BrokerEvent] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        events.extend(await broker.updates())
-        if done(events):
-            return events
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; events so far: {events}")
-        await asyncio.sleep(0.005)
 
 
 async def quiet_updates(broker: IBKRBroker, settle: float = 0.1) -> list[BrokerEvent]:

@@ -57,6 +57,8 @@ from core.domain import (
 from core.options.occ import OptionContract, Right
 from core.ports import OrderRejected
 from tests.core.brokers.ib_logs import IbLogGuard, guard_ib_logs
+from tests.core.brokers.test_alpaca import Env
+from tests.core.brokers.waiting import events_until, until
 from tests.emulators.alpaca import AlpacaEmulator
 from tests.emulators.tws import TwsEmulator, option_con_id
 
@@ -162,40 +164,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class AlpacaEnv:
-    """An emulator and a connected broker on it, with polling helpers."""
-
-    def __init__(self, emu: AlpacaEmulator, broker: AlpacaBroker) -> None:
-        self.emu = emu
-        self.broker = broker
-        self.events: list[BrokerEvent] = []
-
-    def submit(self, request: OrderRequest):
-        return run(self.broker.submit_order(request))
-
-    def drain(self) -> list[BrokerEvent]:
-        new = run(self.broker.updates())
-        self.events.extend(new)
-        return new
-
-    def wait_event(self, coid: str, kind: EventKind, count: int = 1) -> list[BrokerEvent]:
-        def seen() -> list[BrokerEvent]:
-            return [e for e in self.events if e.client_order_id == coid and e.kind is kind]
-
-        def ready() -> bool:
-            self.drain()
-            return len(seen()) >= count
-
-        wait_for(ready, 5.0, f"{count} {kind.value} event(s) for {coid}")
-        return seen()
-
-    def settle(self, seconds: float = 0.2) -> list[BrokerEvent]:
-        new: list[BrokerEvent] = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            new.extend(self.drain())
-            time.sleep(0.02)
-        return new
+class AlpacaEnv(Env):
+    """The Alpaca test environment, counting the order POSTs the emulator saw."""
 
     def posts(self) -> int:
         return self.emu.count_requests("POST", "/v2/orders")
@@ -494,30 +464,6 @@ async def connected(tws: TwsEmulator, **kwargs: Any) -> AsyncIterator[IBKRBroker
     finally:
         await broker.close()
         await until(lambda: tws.client_count == 0, "the client to disconnect")
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-async def events_until(
-    broker: IBKRBroker, done: Callable[[list[BrokerEvent]], bool], timeout: float = 3.0
-) -> list[BrokerEvent]:
-    events: list[BrokerEvent] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        events.extend(await broker.updates())
-        if done(events):
-            return events
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; events so far: {events}")
-        await asyncio.sleep(0.005)
 
 
 def fills(events: list[BrokerEvent]) -> list[BrokerEvent]:
